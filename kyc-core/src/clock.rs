@@ -85,3 +85,23 @@ mod tests {
         assert!(parse_datetime("yesterday").is_err());
     }
 }
+
+/// The server's clock: real time plus an offset that tests move forward to
+/// see links and sessions expire without waiting. Clones share the offset.
+#[derive(Debug, Clone, Default)]
+pub struct Clock {
+    offset_ms: std::sync::Arc<std::sync::atomic::AtomicI64>,
+}
+
+impl Clock {
+    pub fn now(&self) -> Millis {
+        let offset = self.offset_ms.load(std::sync::atomic::Ordering::Relaxed);
+        Millis(Millis::now().0 + offset)
+    }
+
+    /// Moves this clock (and its clones) `secs` seconds ahead.
+    pub fn advance(&self, secs: i64) {
+        self.offset_ms
+            .fetch_add(secs * 1000, std::sync::atomic::Ordering::Relaxed);
+    }
+}

@@ -12,3 +12,4 @@ pub mod flow;
 pub mod i18n;
 pub mod request;
 pub mod store;
+pub mod verify;

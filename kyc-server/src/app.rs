@@ -10,6 +10,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use kyc_core::auth::Sealer;
+use kyc_core::clock::Clock;
 use kyc_core::store::Store;
 
 use crate::config::Config;
@@ -22,6 +23,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub sealer: Sealer,
     pub public_url: Arc<str>,
+    pub clock: Clock,
 }
 
 /// The id of one request, echoed in `x-request-id` and written to the audit log.

@@ -146,7 +146,7 @@ async fn authenticate(
             .unseal(sealed)
             .map_err(|e| ApiError::Internal(format!("company {}: {e}", company.id)))?;
         let header = headers.get("x-signature").and_then(|v| v.to_str().ok());
-        let now = Millis::now().0 / 1000;
+        let now = state.clock.now().0 / 1000;
         auth::verify_signature(header, secret.as_bytes(), &req.signed, now)
             .map_err(|e| ApiError::Unauthorized(e.to_string()))?;
     }
@@ -157,8 +157,9 @@ async fn authenticate(
 pub(crate) fn validate(
     req: &IntegratorRequest,
     extra_fields: &[&str],
+    now: Millis,
 ) -> Result<request::Validated, ApiError> {
-    match request::validate_begin(&req.fields, extra_fields, Millis::now()) {
+    match request::validate_begin(&req.fields, extra_fields, now) {
         Ok(valid) if req.decode_problems.is_empty() => Ok(valid),
         Ok(valid) => Err(ApiError::Invalid(Rejected {
             problems: req.decode_problems.clone(),
@@ -180,10 +181,10 @@ pub(crate) fn new_session(
     link_ttl_secs: i64,
     session_time_secs: i64,
     created_by: Option<String>,
+    now: Millis,
 ) -> Result<(String, NewSession), ApiError> {
     let token =
         auth::new_token(TokenKind::Session).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let now = Millis::now();
     let session = NewSession {
         id: uuid::Uuid::now_v7().to_string(),
         token_hash: auth::token_hash(&token),
@@ -209,13 +210,15 @@ pub async fn begin(
 ) -> Result<Json<BeginResponse>, ApiError> {
     let req = decode(&headers, query.as_deref(), &body)?;
     let company = authenticate(&state, &headers, &req).await?;
-    let valid = validate(&req, &[])?;
+    let now = state.clock.now();
+    let valid = validate(&req, &[], now)?;
     let (token, session) = new_session(
         &company,
         valid.spec,
         company.link_ttl_secs,
         company.session_time_secs,
         None,
+        now,
     )?;
     let expires_at = session.link_expires_at;
     state.store.insert_session(session).await?;
@@ -250,5 +253,5 @@ pub async fn result(
         .ok_or_else(|| {
             ApiError::NotFound("no session of this company has this session_token".into())
         })?;
-    Ok(Json(views::session_result(&record, Millis::now())?))
+    Ok(Json(views::session_result(&record, state.clock.now())?))
 }

@@ -641,7 +641,8 @@ async fn create_session(
             ),
         ));
     }
-    let valid = integrator::validate(&req, STAFF_SESSION_FIELDS)?;
+    let now = state.clock.now();
+    let valid = integrator::validate(&req, STAFF_SESSION_FIELDS, now)?;
     if !principal.sees_group(valid.spec.params.group_id.as_deref()) {
         return Err(ApiError::Forbidden(format!(
             "operators may only create sessions of their own groups ({})",
@@ -654,6 +655,7 @@ async fn create_session(
         link_ttl,
         session_time,
         Some(principal.id.clone()),
+        now,
     )?;
     let audit = principal.audit(
         "session.create",
@@ -723,7 +725,7 @@ async fn list_sessions(
         cursor: query_text(&params, "cursor"),
         limit,
     };
-    let now = Millis::now();
+    let now = state.clock.now();
     let records = state.store.sessions(&query, now).await?;
     let next_cursor = (records.len() == limit as usize)
         .then(|| records.last().map(|r| r.id.clone()))
@@ -774,7 +776,7 @@ async fn cancel_session(
     Path(id): Path<String>,
 ) -> Result<Json<StaffSession>, ApiError> {
     let record = find_session(&state, &principal, &id).await?;
-    let now = Millis::now();
+    let now = state.clock.now();
     let status = record.status_at(now)?;
     if status.is_final() {
         return Err(ApiError::Conflict(format!(
@@ -811,7 +813,7 @@ async fn staff_session(state: &AppState, record: &SessionRecord) -> Result<Staff
         company_id: record.company_id.clone(),
         created_by: record.created_by.clone(),
         session_time_secs: record.session_time_secs,
-        result: views::session_result(record, Millis::now())?,
+        result: views::session_result(record, state.clock.now())?,
     })
 }
 

@@ -83,6 +83,7 @@ pub async fn start(config: Config) -> Result<Server> {
         config: Arc::new(config),
         sealer,
         public_url: public_url.clone().into(),
+        clock: kyc_core::clock::Clock::default(),
     };
     let (shutdown, stopped) = oneshot::channel::<()>();
     let app = router(state.clone());

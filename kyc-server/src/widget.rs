@@ -85,7 +85,7 @@ pub async fn session(
     Query(query): Query<TokenQuery>,
 ) -> Result<Json<SessionResult>, ApiError> {
     let record = session_of(&state, &headers, &query).await?;
-    let now = Millis::now();
+    let now = state.clock.now();
     usable(&record, now)?;
     Ok(Json(views::session_result(&record, now)?))
 }
@@ -96,7 +96,7 @@ pub async fn start(
     Query(query): Query<TokenQuery>,
 ) -> Result<Json<SessionResult>, ApiError> {
     let record = session_of(&state, &headers, &query).await?;
-    let now = Millis::now();
+    let now = state.clock.now();
     usable(&record, now)?;
     if let Some(opens) = record.lifetime().schedule_start.filter(|s| now < *s) {
         return Err(ApiError::NotYetAvailable(format!(
@@ -112,6 +112,6 @@ pub async fn start(
         .session(&record.id)
         .await?
         .ok_or_else(|| ApiError::NotFound("the session is gone".into()))?;
-    usable(&record, Millis::now())?;
-    Ok(Json(views::session_result(&record, Millis::now())?))
+    usable(&record, state.clock.now())?;
+    Ok(Json(views::session_result(&record, state.clock.now())?))
 }
