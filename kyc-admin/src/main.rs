@@ -256,12 +256,16 @@ async fn run(cli: Cli, out: &Output) -> Result<(), Failure> {
     }
     if let Command::Health = &cli.command {
         let client = Client::new(&cli.server, None);
-        return Ok(out.health(&client.health().await?));
+        out.health(&client.health().await?);
+        return Ok(());
     }
     let client = Client::new(&cli.server, Some(token(&cli)?));
     match cli.command {
         Command::Health | Command::Migrate { .. } => Ok(()),
-        Command::Whoami => Ok(out.account(&client.me().await?)),
+        Command::Whoami => {
+            out.account(&client.me().await?);
+            Ok(())
+        }
         Command::Company(command) => company(&client, command, out).await,
         Command::Staff(command) => staff(&client, command, out).await,
         Command::Session(command) => session(&client, command, out).await,
@@ -277,7 +281,8 @@ async fn run(cli: Cli, out: &Output) -> Result<(), Failure> {
                 cursor,
                 limit: Some(limit),
             };
-            Ok(out.audit(&client.audit(&filter).await?))
+            out.audit(&client.audit(&filter).await?);
+            Ok(())
         }
     }
 }

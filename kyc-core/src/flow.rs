@@ -293,7 +293,7 @@ mod tests {
         }));
         let steps = expand_legacy(&Flags::default(), vec![call], &mut warnings);
         assert_eq!(types(&steps), ["liveness", "video-call"]);
-        assert_eq!(warnings[0].message.contains("steps[0].steps[0]"), true);
+        assert!(warnings[0].message.contains("steps[0].steps[0]"), "{warnings:?}");
     }
 
     #[test]

@@ -127,12 +127,12 @@ impl TestServer {
 
     pub async fn stop(self) {
         self.server.stop().await.unwrap();
-        if let Some((base, name)) = self.postgres {
-            if let Ok(mut admin) = sqlx::PgConnection::connect(&base).await {
-                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut admin)
-                    .await;
-            }
+        if let Some((base, name)) = self.postgres
+            && let Ok(mut admin) = sqlx::PgConnection::connect(&base).await
+        {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut admin)
+                .await;
         }
     }
 }

@@ -4,6 +4,7 @@
 
 use anyhow::{Result, bail};
 
+mod bench;
 mod models;
 
 fn main() {
@@ -24,13 +25,13 @@ fn run(args: &[String]) -> Result<()> {
             print_usage();
             Ok(())
         }
+        "bench" => bench::run(rest),
         "models" => models::run(rest),
         other => {
             print_usage();
             bail!("unknown command {other:?}")
         }
     }
-    .map(|()| drop(rest))
 }
 
 fn print_usage() {
@@ -39,6 +40,7 @@ fn print_usage() {
          \n\
          commands:\n\
          \x20 help                 this text\n\
+         \x20 bench begin          load POST /begin/ on a release server (--seconds, --connections, --json)\n\
          \x20 models               fetch, convert and verify model files (models --help)"
     );
 }

@@ -378,7 +378,7 @@ fn identity_document(w: &mut Walker, path: &str, flags: &Object) -> IdentityDocu
             );
         }
     }
-    let flags = IdentityDocumentFlags {
+    IdentityDocumentFlags {
         disable_document_capture: w.bool(path, flags, "disable_document_capture", false),
         allow_document_upload: w.bool(path, flags, "allow_document_upload", false),
         document_types: dedup(document_types),
@@ -389,8 +389,7 @@ fn identity_document(w: &mut Walker, path: &str, flags: &Object) -> IdentityDocu
             "optional_continue_on_another_device",
             false,
         ),
-    };
-    flags
+    }
 }
 
 /// The call options may sit on the step itself (as the spec shows them) or in

@@ -12,7 +12,7 @@ use super::{Db, NewSession, StoreError};
 const MAX_BATCH: usize = 256;
 
 enum Message {
-    Insert(NewSession, oneshot::Sender<Result<(), StoreError>>),
+    Insert(Box<NewSession>, oneshot::Sender<Result<(), StoreError>>),
     /// Answered once every earlier message is done.
     Flush(oneshot::Sender<()>),
 }
@@ -47,7 +47,7 @@ impl SessionWriter {
     pub async fn insert(&self, session: NewSession) -> Result<(), StoreError> {
         let tx = self.tx.as_ref().ok_or(StoreError::WriterGone)?;
         let (reply, answer) = oneshot::channel();
-        tx.send(Message::Insert(session, reply))
+        tx.send(Message::Insert(Box::new(session), reply))
             .await
             .map_err(|_| StoreError::WriterGone)?;
         answer.await.map_err(|_| StoreError::WriterGone)?
@@ -71,7 +71,7 @@ async fn run(pool: sqlx::SqlitePool, mut rx: mpsc::Receiver<Message>) {
         let mut next = Some(first);
         while let Some(message) = next.take() {
             match message {
-                Message::Insert(session, reply) => batch.push((session, reply)),
+                Message::Insert(session, reply) => batch.push((*session, reply)),
                 Message::Flush(reply) => flushes.push(reply),
             }
             if batch.len() < MAX_BATCH {

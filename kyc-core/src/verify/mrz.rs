@@ -935,10 +935,11 @@ impl Zone {
         // Once a code has ended in fillers, nothing else may follow.
         let places: Vec<Pos> = span.positions().collect();
         for pair in places.windows(2) {
-            if let [before, at] = pair {
-                if self.byte(*before) == FILLER && self.byte(*at) == b'K' {
-                    self.replace(*at, FILLER, CorrectionKind::FillerReadAsK);
-                }
+            if let [before, at] = pair
+                && self.byte(*before) == FILLER
+                && self.byte(*at) == b'K'
+            {
+                self.replace(*at, FILLER, CorrectionKind::FillerReadAsK);
             }
         }
         let found = self.text(span);

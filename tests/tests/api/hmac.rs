@@ -170,8 +170,9 @@ async fn clearing_and_setting_the_secret() {
     ts.stop().await;
 }
 
-/// The worked example in README.md, run as written.
-#[tokio::test]
+/// The worked example in README.md, run as written (on a multi-thread
+/// runtime: the blocking child process must not starve the server).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readme_openssl_example_works() {
     if std::process::Command::new("openssl")
         .arg("version")

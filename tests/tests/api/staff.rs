@@ -8,6 +8,20 @@ use serde_json::json;
 #[tokio::test]
 async fn staff_requests_need_a_valid_token() {
     let ts = TestServer::start().await;
+    let expected = match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.is_empty() => "postgres",
+        _ => "sqlite",
+    };
+    assert_eq!(
+        ts.backend(),
+        expected,
+        "the suite runs on the database DATABASE_URL names"
+    );
+    let health = kyc_client::Client::new(&ts.url, None)
+        .health()
+        .await
+        .unwrap();
+    assert_eq!(health.database, format!("{expected} ok"));
     let nobody = kyc_client::Client::new(&ts.url, None);
     assert_eq!(nobody.me().await.unwrap_err().code(), Some("unauthorized"));
     let wrong = ts.client("kyc_staff_wrong");
