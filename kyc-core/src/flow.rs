@@ -293,7 +293,10 @@ mod tests {
         }));
         let steps = expand_legacy(&Flags::default(), vec![call], &mut warnings);
         assert_eq!(types(&steps), ["liveness", "video-call"]);
-        assert!(warnings[0].message.contains("steps[0].steps[0]"), "{warnings:?}");
+        assert!(
+            warnings[0].message.contains("steps[0].steps[0]"),
+            "{warnings:?}"
+        );
     }
 
     #[test]
