@@ -132,6 +132,7 @@ pub struct Company {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CreateCompany {
     pub name: String,
     /// Give the company an HMAC secret at once.
@@ -144,6 +145,7 @@ pub struct CreateCompany {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct UpdateCompany {
     #[serde(default)]
     pub name: Option<String>,
@@ -199,6 +201,7 @@ pub struct StaffAccount {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CreateStaff {
     pub name: String,
     pub role: Role,

@@ -364,3 +364,58 @@ async fn staff_sessions_respect_link_and_session_time_bounds() {
     assert_eq!(ts.session_count().await, 1);
     ts.stop().await;
 }
+
+#[tokio::test]
+async fn staff_bodies_refuse_unknown_fields_and_bad_values() {
+    let ts = TestServer::start().await;
+    let http = kyc_tests::http();
+    let post = |path: &str, body: serde_json::Value| {
+        http.post(format!("{}{path}", ts.url))
+            .bearer_auth(&ts.admin_token)
+            .json(&body)
+            .send()
+    };
+    let typo = post(
+        "/api/staff/companies",
+        json!({"name": "Acme", "hamc": true}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(typo.status(), 400);
+    let answer: serde_json::Value = typo.json().await.unwrap();
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("hamc"),
+        "{answer}"
+    );
+    let empty = post("/api/staff/companies", json!({"name": "  "}))
+        .await
+        .unwrap();
+    assert_eq!(empty.status(), 400);
+    let ttl = post(
+        "/api/staff/companies",
+        json!({"name": "Acme", "link_ttl_secs": 5}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ttl.status(), 400);
+    let role = post("/api/staff/accounts", json!({"name": "x", "role": "root"}))
+        .await
+        .unwrap();
+    assert_eq!(role.status(), 400);
+    let group = post(
+        "/api/staff/accounts",
+        json!({"name": "x", "role": "operator", "groups": [""]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(group.status(), 400);
+    assert!(
+        ts.admin().companies().await.unwrap().is_empty(),
+        "nothing was stored"
+    );
+    assert_eq!(ts.admin().staff_accounts().await.unwrap().len(), 1);
+    ts.stop().await;
+}
