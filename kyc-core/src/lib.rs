@@ -12,4 +12,3 @@ pub mod flow;
 pub mod i18n;
 pub mod request;
 pub mod store;
-pub mod verify;

@@ -1,0 +1,9 @@
+//! Verification pipelines: what turns the widget's captures into a verdict.
+//! Real models run on the CPU with tract; model files come from registry
+//! packages through `cargo xtask models` (see `models/README.md`).
+//!
+//! A separate crate from `kyc-core` so that the staff tools, which share the
+//! domain types, do not compile an inference engine.
+
+pub mod mrz;
+pub mod reason;
