@@ -70,7 +70,10 @@ pub(crate) fn decode(
             Ok(other) => {
                 return Err(ApiError::bad_request(
                     "invalid_json",
-                    format!("the body must be a JSON object, got {}", json_type(&other)),
+                    format!(
+                        "the body must be a JSON object, got {}",
+                        request::json_type_name(&other)
+                    ),
                 ));
             }
             Err(e) => {
@@ -102,17 +105,6 @@ pub(crate) fn decode(
         decode_problems,
         signed: body.to_vec(),
     })
-}
-
-fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// The company behind `company_key`, once its signature (if it has a secret) holds.

@@ -14,3 +14,4 @@ mod walker;
 
 pub use begin::{BEGIN_FIELDS, Validated, fields_from_pairs, validate_begin};
 pub use problems::{Problem, Rejected};
+pub use walker::type_name as json_type_name;

@@ -27,8 +27,8 @@ pub(super) fn index(path: &str, i: usize) -> String {
     format!("{path}[{i}]")
 }
 
-/// The JSON type of a value, as a message names it.
-pub(super) fn type_name(value: &Value) -> &'static str {
+/// The JSON type of a value, as a message names it ("an object", "a string"…).
+pub fn type_name(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
