@@ -184,6 +184,38 @@ impl Lifetime {
     }
 }
 
+/// Whether the end user does a step (operator questionnaires are the
+/// operator's, filled during or after a call).
+pub fn is_end_user_step(step: &Step) -> bool {
+    step.step_type() != StepType::OperatorQuestionnaire
+}
+
+fn is_settled(progress: &Progress, key: &str) -> bool {
+    progress
+        .get(key)
+        .is_some_and(|p| matches!(p.state, StepState::Completed | StepState::Skipped))
+}
+
+/// The end user's current step: the first of theirs, in flow order, that is
+/// neither completed nor skipped. A video call is current until it is
+/// settled; the steps inside it are run by the call.
+pub fn current_step<'s>(steps: &'s [Step], progress: &Progress) -> Option<&'s Step> {
+    steps
+        .iter()
+        .filter(|s| is_end_user_step(s))
+        .find(|s| !is_settled(progress, &s.key))
+}
+
+/// Whether every step of the end user's is settled: the session is complete.
+pub fn end_user_flow_complete(steps: &[Step], progress: &Progress) -> bool {
+    current_step(steps, progress).is_none()
+}
+
+/// Whether `key` names a step of this flow (video-call sub-steps included).
+pub fn has_step(steps: &[Step], key: &str) -> bool {
+    all_steps(steps).iter().any(|s| s.key == key)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,6 +329,72 @@ mod tests {
             warnings[0].message.contains("steps[0].steps[0]"),
             "{warnings:?}"
         );
+    }
+
+    #[test]
+    fn current_step_walks_the_end_users_steps_in_order() {
+        let operator = Step {
+            key: "notes".into(),
+            title: None,
+            kind: StepKind::OperatorQuestionnaire(crate::domain::Questionnaire::default()),
+        };
+        let steps = vec![
+            phone(),
+            operator,
+            Step::with_default_key(StepKind::Email {
+                flags: crate::domain::EmailFlags::default(),
+            }),
+        ];
+        let mut progress = Progress::new();
+        assert_eq!(
+            current_step(&steps, &progress).map(|s| s.key.as_str()),
+            Some("phone_number")
+        );
+        progress.insert(
+            "phone_number".into(),
+            StepProgress {
+                state: StepState::InProgress,
+                ..Default::default()
+            },
+        );
+        assert_eq!(
+            current_step(&steps, &progress).map(|s| s.key.as_str()),
+            Some("phone_number")
+        );
+        progress.insert(
+            "phone_number".into(),
+            StepProgress {
+                state: StepState::Completed,
+                ..Default::default()
+            },
+        );
+        assert_eq!(
+            current_step(&steps, &progress).map(|s| s.key.as_str()),
+            Some("require_email"),
+            "operator steps are not the user's"
+        );
+        assert!(!end_user_flow_complete(&steps, &progress));
+        progress.insert(
+            "require_email".into(),
+            StepProgress {
+                state: StepState::Skipped,
+                ..Default::default()
+            },
+        );
+        assert!(end_user_flow_complete(&steps, &progress));
+        progress.insert(
+            "require_email".into(),
+            StepProgress {
+                state: StepState::Failed,
+                ..Default::default()
+            },
+        );
+        assert!(
+            !end_user_flow_complete(&steps, &progress),
+            "a failed step is not settled"
+        );
+        assert!(has_step(&steps, "notes"));
+        assert!(!has_step(&steps, "nothing"));
     }
 
     #[test]

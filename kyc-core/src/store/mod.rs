@@ -23,7 +23,7 @@ use sqlx::sqlite::{
 
 pub use audit::{AuditQuery, AuditRecord};
 pub use companies::{CompanyChange, CompanyRecord, NewCompany};
-pub use sessions::{NewSession, SessionQuery, SessionRecord};
+pub use sessions::{NewSession, SessionQuery, SessionRecord, StepRecorded};
 pub use staff::{NewStaff, StaffRecord};
 
 #[derive(Debug, thiserror::Error)]

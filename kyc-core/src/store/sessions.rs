@@ -4,7 +4,7 @@ use super::audit::append_audit;
 use super::{AuditRecord, Db, Store, StoreError, read, write_tx};
 use crate::clock::Millis;
 use crate::domain::{SessionSpec, SessionStatus};
-use crate::flow::{Lifetime, Progress};
+use crate::flow::{self, Lifetime, Progress, StepProgress};
 
 /// A session row.
 #[derive(Debug, Clone, FromRow)]
@@ -58,6 +58,46 @@ impl SessionRecord {
     pub fn status_at(&self, now: Millis) -> Result<SessionStatus, StoreError> {
         Ok(self.lifetime().status_at(self.stored_status()?, now))
     }
+}
+
+/// What recording a step's progress did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepRecorded {
+    /// Recorded; `completed` when this made the end user's flow complete.
+    Recorded {
+        completed: bool,
+    },
+    NoSuchSession,
+    NoSuchStep,
+    /// The session is completed, expired or cancelled: nothing may change it.
+    Closed(SessionStatus),
+}
+
+enum Change {
+    Refused(StepRecorded),
+    Write { json: String, completed: bool },
+}
+
+/// What recording `progress` for step `key` does to `record`.
+fn change_progress(
+    record: &SessionRecord,
+    key: &str,
+    progress: &StepProgress,
+    now: Millis,
+) -> Result<Change, StoreError> {
+    let status = record.status_at(now)?;
+    if status.is_final() {
+        return Ok(Change::Refused(StepRecorded::Closed(status)));
+    }
+    let spec = record.spec()?;
+    if !flow::has_step(&spec.steps, key) {
+        return Ok(Change::Refused(StepRecorded::NoSuchStep));
+    }
+    let mut all = record.progress()?;
+    all.insert(key.to_owned(), progress.clone());
+    let completed = flow::end_user_flow_complete(&spec.steps, &all);
+    let json = serde_json::to_string(&all).map_err(StoreError::corrupt)?;
+    Ok(Change::Write { json, completed })
 }
 
 /// A session about to be stored.
@@ -254,6 +294,50 @@ impl Store {
             .await?
             .rows_affected());
         Ok(started == 1)
+    }
+
+    /// Records the progress of one step (a capture scored, a form
+    /// answered…), completing the session when that settles the end user's
+    /// last step. The read and the write happen in one transaction holding
+    /// the row (`FOR UPDATE` on PostgreSQL; SQLite has a single writer), so
+    /// writers racing on one session (the widget, a scoring job) never lose
+    /// each other's updates.
+    pub async fn record_step(
+        &self,
+        id: &str,
+        key: &str,
+        progress: StepProgress,
+        now: Millis,
+    ) -> Result<StepRecorded, StoreError> {
+        let lock = match self.db {
+            Db::Postgres(_) => " FOR UPDATE",
+            Db::Sqlite { .. } => "",
+        };
+        let select = format!("SELECT {COLUMNS} FROM sessions WHERE id = $1{lock}");
+        let update = "UPDATE sessions SET progress = $1, updated_at = $2, version = version + 1, \
+                      status = CASE WHEN $3 THEN 'completed' ELSE status END, \
+                      completed_at = CASE WHEN $3 THEN $2 ELSE completed_at END WHERE id = $4";
+        let outcome = write_tx!(self, tx => {
+            let record: Option<SessionRecord> =
+                sqlx::query_as(&select).bind(id).fetch_optional(&mut *tx).await?;
+            match record {
+                None => StepRecorded::NoSuchSession,
+                Some(record) => match change_progress(&record, key, &progress, now)? {
+                    Change::Refused(outcome) => outcome,
+                    Change::Write { json, completed } => {
+                        sqlx::query(update)
+                            .bind(&json)
+                            .bind(now.0)
+                            .bind(completed)
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await?;
+                        StepRecorded::Recorded { completed }
+                    }
+                },
+            }
+        });
+        Ok(outcome)
     }
 
     /// Sets the status of a session (e.g. cancelled by staff) if its stored

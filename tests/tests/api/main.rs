@@ -6,6 +6,7 @@ mod encodings;
 mod hmac;
 mod lifecycle;
 mod openapi;
+mod progress;
 mod staff;
 mod validation;
 
