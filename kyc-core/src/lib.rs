@@ -4,6 +4,7 @@
 //!
 //! Nothing here knows about HTTP or terminals; the transport crates translate.
 
+pub mod answers;
 pub mod api;
 pub mod auth;
 pub mod clock;
