@@ -5,5 +5,11 @@
 //! A separate crate from `kyc-core` so that the staff tools, which share the
 //! domain types, do not compile an inference engine.
 
+pub mod decision;
+pub mod document;
+pub mod face;
+pub mod intake;
 pub mod mrz;
+pub mod ocr;
+pub mod quality;
 pub mod reason;

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Why a check did not pass (or needs a person to look).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     /// The bytes are not a supported image (or PDF).
@@ -22,6 +22,9 @@ pub enum Reason {
     MrzNotFound,
     /// A check digit of the machine-readable zone does not hold.
     MrzCheckDigit,
+    /// A field no check digit covers (names, country, sex) was not read
+    /// with enough confidence to trust it.
+    MrzIllegible,
     DocumentExpired,
     /// The document's type is not in `document_types`.
     DocumentTypeNotAllowed,
@@ -48,6 +51,7 @@ impl Reason {
             Self::SeveralFaces => "several_faces",
             Self::MrzNotFound => "mrz_not_found",
             Self::MrzCheckDigit => "mrz_check_digit",
+            Self::MrzIllegible => "mrz_illegible",
             Self::DocumentExpired => "document_expired",
             Self::DocumentTypeNotAllowed => "document_type_not_allowed",
             Self::DocumentCountryNotAllowed => "document_country_not_allowed",
@@ -76,7 +80,11 @@ mod tests {
 
     #[test]
     fn reasons_serialize_as_their_codes() {
-        for reason in [Reason::MrzCheckDigit, Reason::FaceMismatch, Reason::SpoofSuspected] {
+        for reason in [
+            Reason::MrzCheckDigit,
+            Reason::FaceMismatch,
+            Reason::SpoofSuspected,
+        ] {
             let json = serde_json::to_string(&reason).unwrap();
             assert_eq!(json, format!("\"{}\"", reason.as_str()));
         }

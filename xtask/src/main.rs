@@ -5,7 +5,12 @@
 use anyhow::{Result, bail};
 
 mod bench;
+mod eval_faces;
+mod eval_mrz;
+mod media;
 mod models;
+mod synth_mrz;
+mod verify;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -27,6 +32,9 @@ fn run(args: &[String]) -> Result<()> {
         }
         "bench" => bench::run(rest),
         "models" => models::run(rest),
+        "eval" if rest.first().is_some_and(|s| s == "faces") => eval_faces::run(&rest[1..]),
+        "eval" if rest.first().is_some_and(|s| s == "mrz") => eval_mrz::run(&rest[1..]),
+        "verify" => verify::run(rest),
         other => {
             print_usage();
             bail!("unknown command {other:?}")
@@ -41,6 +49,9 @@ fn print_usage() {
          commands:\n\
          \x20 help                 this text\n\
          \x20 bench begin          load POST /begin/ on a release server (--seconds, --connections, --json)\n\
-         \x20 models               fetch, convert and verify model files (models --help)"
+         \x20 models               fetch, convert and verify model files (models --help)\n\
+         \x20 eval faces           face detection and match on registry-shipped photos (--json, --dump DIR)\n\
+         \x20 verify face          selfie vs document portrait on your own files: SELFIE DOCUMENT\n\
+         \x20 eval mrz             MRZ read rate on synthetic OCR-B documents (--json, --count N, --seed S)"
     );
 }

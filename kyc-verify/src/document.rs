@@ -1,0 +1,870 @@
+//! Reading an identity document's machine-readable zone off a photo: find the
+//! MRZ lines (the lowest long text lines of the document), read each with OCR
+//! restricted to the MRZ alphabet, parse them with [`crate::mrz`] and turn the
+//! result into checks and reasons — found, check digits, expiry, and the
+//! integrator's allowed document types and countries.
+
+use image::RgbImage;
+use serde::Serialize;
+use time::Date;
+
+use crate::mrz::{self, DocumentKind, Mrz, MrzError};
+use crate::ocr::{Ocr, OcrError, TextBox};
+use crate::reason::{Check, Reason};
+
+/// What the integrator allows; an empty list allows everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DocumentPolicy {
+    /// Names as `document_types` takes them: `passport`, `id_card`, `residence_permit`.
+    pub document_types: Vec<String>,
+    /// ISO 3166-1 alpha-3 codes of issuing countries (`DEU`, `USA`, …).
+    pub document_countries: Vec<String>,
+}
+
+/// One text line read in the zone.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MrzLine {
+    /// The recogniser's reading, restricted to the MRZ alphabet.
+    pub text: String,
+    /// The lowest character probability.
+    pub min_confidence: f32,
+    /// Each character's probability, in order.
+    #[serde(skip)]
+    pub confidences: Vec<f32>,
+    /// Each character's runner-up, when it is an OCR-B look-alike the model
+    /// gave at least [`ALTERNATIVE_MIN`] (`O` for a `0` read, …).
+    #[serde(skip)]
+    pub alternatives: Vec<Option<char>>,
+    /// Each character's runner-up reading and its probability, whatever it is.
+    #[serde(skip)]
+    pub runners_up: Vec<Option<(char, f32)>>,
+    /// Where the line stands: centre, size (pixels) and direction (radians).
+    pub cx: f32,
+    pub cy: f32,
+    pub width: f32,
+    pub height: f32,
+    pub angle: f32,
+}
+
+/// What the document's MRZ says and which checks it passes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DocumentReading {
+    /// The parsed zone; `None` when no MRZ was found or it could not be parsed.
+    pub mrz: Option<Mrz>,
+    /// The lines handed to the parser, bottom of the document last.
+    pub lines: Vec<MrzLine>,
+    /// Why the lines could not be parsed, when they could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parse_error: Option<String>,
+    /// Look-alike characters swapped for the model's runner-up because only
+    /// that reading made every check digit hold (line, column, 1-based; from, to).
+    pub lookalike_swaps: Vec<(usize, usize, char, char)>,
+    pub checks: Vec<Check>,
+    /// The reasons of the failed checks, in check order, each once.
+    pub reasons: Vec<Reason>,
+}
+
+impl DocumentReading {
+    pub fn passed(&self) -> bool {
+        self.reasons.is_empty()
+    }
+}
+
+/// The MRZ character a recogniser symbol stands for: letters (either case,
+/// full-width too), digits and the filler with its look-alikes. `«` (and the
+/// CJK `《`) stay `«`, which the parser reads as one or two fillers. `None`
+/// for everything else, which the recogniser is then not allowed to read.
+pub fn mrz_char(symbol: &str) -> Option<char> {
+    let mut chars = symbol.chars();
+    let c = chars.next()?;
+    if chars.next().is_some() {
+        return None;
+    }
+    let c = match c {
+        // Full-width forms: U+FF01..=U+FF5E mirror ASCII 0x21..=0x7E.
+        '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0)?,
+        other => other,
+    };
+    match c {
+        'A'..='Z' | '0'..='9' | '<' => Some(c),
+        'a'..='z' => Some(c.to_ascii_uppercase()),
+        '‹' | '〈' | 'く' => Some('<'),
+        '«' | '《' => Some('«'),
+        _ => None,
+    }
+}
+
+/// A line as the parser should see it: every symbol mapped by [`mrz_char`],
+/// anything else dropped.
+pub fn to_mrz_alphabet(text: &str) -> String {
+    let mut buf = [0u8; 4];
+    text.chars()
+        .filter_map(|c| mrz_char(c.encode_utf8(&mut buf)))
+        .collect()
+}
+
+/// Line widths of the formats.
+const WIDTHS: [usize; 3] = [30, 36, 44];
+
+/// How much wider than its aspect ratio an MRZ line is given to the
+/// recogniser: OCR-B at the MRZ's pitch leaves about three time steps per
+/// character otherwise, and repeated characters merge.
+const MRZ_STRETCH: f32 = 1.5;
+
+/// A runner-up this probable is a reading the model nearly made.
+pub const ALTERNATIVE_MIN: f32 = 0.002;
+
+/// OCR-B glyphs the recogniser confuses: letter and digit look-alikes.
+const LOOKALIKES: [(char, char); 9] = [
+    ('O', '0'),
+    ('Q', '0'),
+    ('D', '0'),
+    ('I', '1'),
+    ('Z', '2'),
+    ('S', '5'),
+    ('G', '6'),
+    ('T', '7'),
+    ('B', '8'),
+];
+
+/// Whether `a` and `b` are a letter and the digit it is mistaken for.
+pub fn are_lookalikes(a: char, b: char) -> bool {
+    LOOKALIKES
+        .iter()
+        .any(|&(l, d)| (a, b) == (l, d) || (a, b) == (d, l))
+}
+
+/// A line this long (or longer) may belong to a zone.
+const MIN_MRZ_LINE: usize = 24;
+
+/// Reads the MRZ of a document photo. `today` resolves two-digit years and
+/// decides expiry.
+pub fn read_document(
+    ocr: &Ocr,
+    image: &RgbImage,
+    today: Date,
+    policy: &DocumentPolicy,
+) -> Result<DocumentReading, OcrError> {
+    let boxes = ocr.detector.detect(image)?;
+    let candidates = line_candidates(&boxes);
+    let mask = ocr
+        .recognizer
+        .dictionary()
+        .mask(|symbol| mrz_char(symbol).is_some());
+    // From the bottom up: the zone is the lowest run of long MRZ-like lines.
+    let mut zone: Vec<MrzLine> = Vec::new();
+    for rect in candidates.iter().rev() {
+        // Room at the ends so the first and last glyphs are not cut.
+        let padded = TextBox {
+            width: rect.width + rect.height,
+            ..*rect
+        };
+        let decoded = ocr
+            .recognizer
+            .decode_box(image, &padded, Some(&mask), MRZ_STRETCH)?;
+        let dictionary = ocr.recognizer.dictionary();
+        let mut text = String::new();
+        let mut confidences = Vec::new();
+        let mut alternatives = Vec::new();
+        let mut runners_up = Vec::new();
+        for d in &decoded {
+            let Some(c) = mrz_char(dictionary.symbol(d.class)) else {
+                continue;
+            };
+            let alternative = mrz_char(dictionary.symbol(d.second))
+                .filter(|&alt| d.second_probability >= ALTERNATIVE_MIN && are_lookalikes(c, alt));
+            text.push(c);
+            confidences.push(d.probability);
+            alternatives.push(alternative);
+            runners_up
+                .push(mrz_char(dictionary.symbol(d.second)).map(|r| (r, d.second_probability)));
+        }
+        let line = MrzLine {
+            min_confidence: confidences.iter().copied().fold(1.0f32, f32::min),
+            confidences,
+            alternatives,
+            runners_up,
+            cx: rect.cx,
+            cy: rect.cy,
+            width: rect.width,
+            height: rect.height,
+            angle: rect.angle,
+            text,
+        };
+        if line.text.chars().count() >= MIN_MRZ_LINE {
+            zone.push(line);
+            if zone.len() == 3 {
+                break;
+            }
+        } else if !zone.is_empty() {
+            break;
+        }
+    }
+    zone.reverse();
+    Ok(assess(zone, today, policy))
+}
+
+/// Boxes that may be MRZ lines: long and thin, and at least a third as long as
+/// the longest such box (the zone spans the document's width). Top to bottom.
+pub fn line_candidates(boxes: &[TextBox]) -> Vec<TextBox> {
+    let thin: Vec<TextBox> = merge_collinear(boxes)
+        .into_iter()
+        .filter(|b| b.width >= 8.0 * b.height)
+        .collect();
+    let longest = thin.iter().map(|b| b.width).fold(0.0f32, f32::max);
+    let mut out: Vec<TextBox> = thin
+        .into_iter()
+        .filter(|b| b.width >= longest / 3.0)
+        .collect();
+    out.sort_by(|a, b| a.cy.total_cmp(&b.cy));
+    out
+}
+
+/// Joins boxes that are pieces of one line: the detector may split an MRZ
+/// line where a long run of fillers looks like no text to it.
+pub fn merge_collinear(boxes: &[TextBox]) -> Vec<TextBox> {
+    let mut out: Vec<TextBox> = boxes.to_vec();
+    'again: loop {
+        for i in 0..out.len() {
+            for j in (i + 1)..out.len() {
+                if same_line(&out[i], &out[j]) {
+                    let (a, b) = (out[i], out[j]);
+                    let points: Vec<(f32, f32)> =
+                        a.corners().into_iter().chain(b.corners()).collect();
+                    if let Some(mut merged) = TextBox::enclosing(&points, (a.score + b.score) / 2.0)
+                    {
+                        // `enclosing` counts points as unit pixels; corners are exact.
+                        merged.width -= 1.0;
+                        merged.height -= 1.0;
+                        out[i] = merged;
+                        out.remove(j);
+                        continue 'again;
+                    }
+                }
+            }
+        }
+        return out;
+    }
+}
+
+/// Whether two boxes lie on one text line, end to end with a small gap.
+fn same_line(a: &TextBox, b: &TextBox) -> bool {
+    let h = a.height.max(b.height);
+    if a.height.min(b.height) < 0.6 * h {
+        return false;
+    }
+    // Directions: compare along the longer box when one is short and squat.
+    let reference = if a.width >= b.width { a } else { b };
+    let other = if a.width >= b.width { b } else { a };
+    if other.width >= 2.0 * other.height && (a.angle - b.angle).abs() > 0.06 {
+        return false;
+    }
+    let ((ux, uy), (vx, vy)) = reference.axes();
+    let (dx, dy) = (other.cx - reference.cx, other.cy - reference.cy);
+    let across = (dx * vx + dy * vy).abs();
+    let along = (dx * ux + dy * uy).abs();
+    let gap = along - reference.width / 2.0 - other.width / 2.0;
+    across < 0.35 * h && gap < 2.0 * h
+}
+
+/// Parses the zone's lines (trying the last two as well when there are three)
+/// and turns the best reading into checks.
+pub fn assess(zone: Vec<MrzLine>, today: Date, policy: &DocumentPolicy) -> DocumentReading {
+    let texts: Vec<String> = zone.iter().map(|l| l.text.clone()).collect();
+    let mut attempts: Vec<&[String]> = vec![&texts[..]];
+    if texts.len() == 3 {
+        attempts.push(&texts[1..]);
+    }
+    let mut best: Option<(Result<Mrz, MrzError>, usize)> = None;
+    for (start, attempt) in attempts.iter().enumerate() {
+        if attempt.is_empty() {
+            continue;
+        }
+        let result = parse_with_filler_fix(attempt, today);
+        let better = match (&best, &result) {
+            (None, _) => true,
+            (Some((Err(_), _)), Ok(_)) => true,
+            (Some((Ok(old), _)), Ok(new)) => valid_count(new) > valid_count(old),
+            _ => false,
+        };
+        if better {
+            best = Some((result, start));
+        }
+    }
+    let (mut mrz, parse_error, mut lines) = match best {
+        Some((Ok(mrz), start)) => (Some(mrz), None, zone[start..].to_vec()),
+        Some((Err(err), _)) => (None, Some(err.to_string()), zone),
+        None => (None, None, zone),
+    };
+    let mut lookalike_swaps = Vec::new();
+    if mrz.as_ref().is_some_and(|m| !m.all_check_digits_valid())
+        && let Some((fixed, swap)) = unique_lookalike_fix(&lines, today)
+    {
+        let (line, column, _, to) = swap;
+        if let Some(read) = lines.get_mut(line - 1) {
+            let mut chars: Vec<char> = read.text.chars().collect();
+            if let Some(c) = chars.get_mut(column - 1) {
+                *c = to;
+            }
+            read.text = chars.into_iter().collect();
+        }
+        lookalike_swaps.push(swap);
+        mrz = Some(fixed);
+    }
+    let mut checks = checks(mrz.as_ref(), today, policy);
+    if let Some(mrz) = &mrz {
+        checks.push(unverified_check(mrz, &lines));
+    }
+    let mut reasons = Vec::new();
+    for check in &checks {
+        if let Some(reason) = check.reason.filter(|_| !check.passed)
+            && !reasons.contains(&reason)
+        {
+            reasons.push(reason);
+        }
+    }
+    DocumentReading {
+        mrz,
+        lines,
+        parse_error,
+        lookalike_swaps,
+        checks,
+        reasons,
+    }
+}
+
+/// The one reading, with a single character swapped for the look-alike the
+/// model gave as its runner-up there, whose every check digit holds — if
+/// exactly one such reading exists. The model's own runner-up narrows the
+/// candidates to a few positions, so a check digit (and the composite) that
+/// then holds is evidence, not a coincidence among hundreds of tries.
+fn unique_lookalike_fix(
+    lines: &[MrzLine],
+    today: Date,
+) -> Option<(Mrz, (usize, usize, char, char))> {
+    let texts: Vec<String> = lines.iter().map(|l| l.text.clone()).collect();
+    let mut found: Option<(Mrz, (usize, usize, char, char))> = None;
+    for (i, line) in lines.iter().enumerate() {
+        for (j, alternative) in line.alternatives.iter().enumerate() {
+            let Some(to) = *alternative else { continue };
+            let mut chars: Vec<char> = line.text.chars().collect();
+            let Some(from) = chars.get(j).copied() else {
+                continue;
+            };
+            chars[j] = to;
+            let mut candidate = texts.clone();
+            candidate[i] = chars.into_iter().collect();
+            if let Ok(mrz) = parse_with_filler_fix(&candidate, today)
+                && mrz.all_check_digits_valid()
+            {
+                if found.is_some() {
+                    return None;
+                }
+                found = Some((mrz, (i + 1, j + 1, from, to)));
+            }
+        }
+    }
+    found
+}
+
+/// Characters below this probability in a field no check digit covers make
+/// the zone unverified.
+pub const UNCOVERED_MIN_CONFIDENCE: f32 = 0.2;
+
+/// A runner-up at least this fraction of the reading's probability, in a
+/// field no check digit covers, makes the zone unverified (`<` read as `K`
+/// between two names is the usual case).
+pub const UNCOVERED_MAX_RUNNER_UP: f32 = 0.25;
+
+/// Columns (0-based, per line) of the fields no check digit covers: document
+/// code, issuing state, name, nationality, sex.
+fn uncovered(format: mrz::MrzFormat, line: usize, column: usize) -> bool {
+    use mrz::MrzFormat::*;
+    match (format, line) {
+        (Td1, 0) => column < 5,
+        (Td1, 1) => column == 7 || (15..18).contains(&column),
+        (Td1, _) => true,
+        (_, 0) => true,
+        (_, _) => (10..13).contains(&column) || column == 20,
+    }
+}
+
+/// The check that the fields no check digit protects were read with
+/// confidence and without a miscounted name line: a name line whose length
+/// the parser had to repair may have lost a letter rather than a filler.
+/// Fails with `mrz_check_digit`, the reason that sends a zone to be captured again.
+fn unverified_check(mrz: &Mrz, lines: &[MrzLine]) -> Check {
+    let mut lowest = 1.0f32;
+    let mut doubtful = false;
+    for (i, line) in lines.iter().enumerate() {
+        for (j, &confidence) in line.confidences.iter().enumerate() {
+            if !uncovered(mrz.format, i, j) {
+                continue;
+            }
+            lowest = lowest.min(confidence);
+            // A letter whose runner-up is the filler (`<` read as `K`
+            // between names) is the confusion that changes a name.
+            let read = line.text.chars().nth(j).unwrap_or('<');
+            let runner_up = line
+                .runners_up
+                .get(j)
+                .copied()
+                .flatten()
+                .filter(|&(c, _)| c == '<' && read != '<')
+                .map_or(0.0, |(_, p)| p);
+            doubtful |= confidence < UNCOVERED_MIN_CONFIDENCE
+                || runner_up >= UNCOVERED_MAX_RUNNER_UP * confidence;
+        }
+    }
+    let recounted = mrz
+        .corrections
+        .iter()
+        .any(|c| c.kind == mrz::CorrectionKind::FillerCount);
+    let passed = !doubtful && !recounted;
+    check(
+        "mrz_unprotected_fields_legible",
+        passed,
+        if passed { f64::from(lowest) } else { 0.0 },
+        f64::from(UNCOVERED_MIN_CONFIDENCE),
+        Reason::MrzIllegible,
+    )
+}
+
+fn valid_count(mrz: &Mrz) -> usize {
+    mrz.check_digits.iter().filter(|c| c.valid).count()
+}
+
+/// Parses `lines`; when a line is one or two characters off its format's
+/// width, retries with its longest run of fillers stretched or shrunk to fit
+/// (OCR miscounts runs of identical glyphs). The check digits then decide:
+/// a wrong fix moves fields and fails them.
+pub fn parse_with_filler_fix(lines: &[String], today: Date) -> Result<Mrz, MrzError> {
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let first = mrz::parse_mrz_lines(&refs, today);
+    if first.is_ok() {
+        return first;
+    }
+    let Some(width) = target_width(lines) else {
+        return first;
+    };
+    let fixed: Vec<String> = lines.iter().map(|l| fit_filler_run(l, width)).collect();
+    if fixed == lines {
+        return first;
+    }
+    let refs: Vec<&str> = fixed.iter().map(String::as_str).collect();
+    match mrz::parse_mrz_lines(&refs, today) {
+        Ok(mrz) => Ok(mrz),
+        Err(_) => first,
+    }
+}
+
+/// The format width the lines are nearest to, if each is within two of it
+/// and the line count fits (3 lines: TD1; 2 lines: TD2/TD3).
+fn target_width(lines: &[String]) -> Option<usize> {
+    let candidates: &[usize] = match lines.len() {
+        3 => &WIDTHS[..1],
+        2 => &WIDTHS[1..],
+        _ => return None,
+    };
+    candidates
+        .iter()
+        .copied()
+        .find(|&w| lines.iter().all(|l| l.chars().count().abs_diff(w) <= 2))
+}
+
+/// `line` with its longest run of at least three fillers lengthened or
+/// shortened so that the line is `width` long; unchanged when there is no such run.
+pub fn fit_filler_run(line: &str, width: usize) -> String {
+    let chars: Vec<char> = line.chars().collect();
+    let len = chars.len();
+    if len == width {
+        return line.to_string();
+    }
+    let (mut best_start, mut best_len) = (0usize, 0usize);
+    let mut i = 0;
+    while i < len {
+        if chars[i] == '<' {
+            let start = i;
+            while i < len && chars[i] == '<' {
+                i += 1;
+            }
+            if i - start > best_len {
+                (best_start, best_len) = (start, i - start);
+            }
+        } else {
+            i += 1;
+        }
+    }
+    if best_len < 3 {
+        return line.to_string();
+    }
+    let new_len = if len < width {
+        best_len + (width - len)
+    } else if best_len > len - width + 1 {
+        best_len - (len - width)
+    } else {
+        return line.to_string();
+    };
+    let mut out: String = chars[..best_start].iter().collect();
+    out.extend(std::iter::repeat_n('<', new_len));
+    out.extend(chars[best_start + best_len..].iter());
+    out
+}
+
+/// The document type names `document_types` uses for a kind of MRZ document.
+pub fn document_type_name(kind: DocumentKind) -> &'static str {
+    match kind {
+        DocumentKind::Passport => "passport",
+        DocumentKind::IdCard => "id_card",
+        DocumentKind::ResidencePermit => "residence_permit",
+        DocumentKind::Visa => "visa",
+        DocumentKind::Other => "other",
+    }
+}
+
+fn check(name: &str, passed: bool, score: f64, threshold: f64, reason: Reason) -> Check {
+    Check {
+        name: name.to_string(),
+        passed,
+        score,
+        threshold,
+        reason: Some(reason),
+    }
+}
+
+/// The document checks. Without a parsed zone only `mrz_found` is reported.
+pub fn checks(mrz: Option<&Mrz>, today: Date, policy: &DocumentPolicy) -> Vec<Check> {
+    let Some(mrz) = mrz else {
+        return vec![check("mrz_found", false, 0.0, 1.0, Reason::MrzNotFound)];
+    };
+    let mut out = vec![check("mrz_found", true, 1.0, 1.0, Reason::MrzNotFound)];
+    let total = mrz.check_digits.len().max(1) as f64;
+    let valid = mrz.check_digits.iter().filter(|c| c.valid).count() as f64;
+    out.push(check(
+        "mrz_check_digits",
+        mrz.all_check_digits_valid(),
+        valid / total,
+        1.0,
+        Reason::MrzCheckDigit,
+    ));
+    // Days left until expiry; a document without an expiry date never expires.
+    let days_left = mrz
+        .expiry_date
+        .map(|expiry| (expiry - today).whole_days() as f64)
+        .unwrap_or(f64::INFINITY);
+    out.push(check(
+        "document_not_expired",
+        days_left >= 0.0,
+        if days_left.is_finite() {
+            days_left
+        } else {
+            0.0
+        },
+        0.0,
+        Reason::DocumentExpired,
+    ));
+    let type_name = document_type_name(mrz.document_kind);
+    let type_ok =
+        policy.document_types.is_empty() || policy.document_types.iter().any(|t| t == type_name);
+    out.push(check(
+        "document_type_allowed",
+        type_ok,
+        f64::from(u8::from(type_ok)),
+        1.0,
+        Reason::DocumentTypeNotAllowed,
+    ));
+    let country = &mrz.issuing_state.alpha3;
+    let country_ok = policy.document_countries.is_empty()
+        || policy
+            .document_countries
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(country));
+    out.push(check(
+        "document_country_allowed",
+        country_ok,
+        f64::from(u8::from(country_ok)),
+        1.0,
+        Reason::DocumentCountryNotAllowed,
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::date;
+
+    const TD3: [&str; 2] = [
+        "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<",
+        "L898902C36UTO7408122F1204159ZE184226B<<<<<10",
+    ];
+
+    fn line(text: &str, cy: f32) -> MrzLine {
+        MrzLine {
+            text: text.to_string(),
+            min_confidence: 0.9,
+            confidences: vec![0.9; text.len()],
+            alternatives: vec![None; text.len()],
+            runners_up: vec![None; text.len()],
+            cx: 300.0,
+            cy,
+            width: 600.0,
+            height: 20.0,
+            angle: 0.0,
+        }
+    }
+
+    fn zone(texts: &[&str]) -> Vec<MrzLine> {
+        texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| line(t, 400.0 + 30.0 * i as f32))
+            .collect()
+    }
+
+    #[test]
+    fn symbols_map_onto_the_mrz_alphabet() {
+        assert_eq!(mrz_char("A"), Some('A'));
+        assert_eq!(mrz_char("z"), Some('Z'));
+        assert_eq!(mrz_char("7"), Some('7'));
+        assert_eq!(mrz_char("<"), Some('<'));
+        assert_eq!(mrz_char("‹"), Some('<'));
+        assert_eq!(mrz_char("く"), Some('<'));
+        assert_eq!(mrz_char("《"), Some('«'));
+        assert_eq!(mrz_char("Ｋ"), Some('K'));
+        assert_eq!(mrz_char("０"), Some('0'));
+        assert_eq!(mrz_char("中"), None);
+        assert_eq!(mrz_char(" "), None);
+        assert_eq!(mrz_char("-"), None);
+        assert_eq!(mrz_char("AB"), None);
+        assert_eq!(mrz_char(""), None);
+        assert_eq!(to_mrz_alphabet("p<uto Erik-sson《"), "P<UTOERIKSSON«");
+    }
+
+    #[test]
+    fn filler_runs_stretch_and_shrink_to_the_width() {
+        assert_eq!(fit_filler_run("AB<<<<CD", 10), "AB<<<<<<CD");
+        assert_eq!(fit_filler_run("AB<<<<CD<<", 8), "AB<<CD<<");
+        assert_eq!(fit_filler_run("AB<<<CD", 7), "AB<<<CD");
+        // No run of three fillers: nothing to stretch.
+        assert_eq!(fit_filler_run("AB<<CD", 8), "AB<<CD");
+        // A run is never removed entirely.
+        assert_eq!(fit_filler_run("AB<<<CD", 4), "AB<<<CD");
+    }
+
+    #[test]
+    fn a_clean_zone_passes_every_check() {
+        let reading = assess(
+            zone(&TD3),
+            date!(2010 - 01 - 01),
+            &DocumentPolicy::default(),
+        );
+        let mrz = reading.mrz.as_ref().unwrap();
+        assert_eq!(mrz.document_number, "L898902C3");
+        assert_eq!(mrz.surname, "ERIKSSON");
+        assert!(reading.passed(), "{:?}", reading.reasons);
+        let names: Vec<&str> = reading.checks.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "mrz_found",
+                "mrz_check_digits",
+                "document_not_expired",
+                "document_type_allowed",
+                "document_country_allowed",
+                "mrz_unprotected_fields_legible"
+            ]
+        );
+    }
+
+    #[test]
+    fn expiry_type_and_country_give_their_reasons() {
+        let policy = DocumentPolicy {
+            document_types: vec!["id_card".into()],
+            document_countries: vec!["DEU".into()],
+        };
+        let reading = assess(zone(&TD3), date!(2020 - 06 - 01), &policy);
+        assert_eq!(
+            reading.reasons,
+            [
+                Reason::DocumentExpired,
+                Reason::DocumentTypeNotAllowed,
+                Reason::DocumentCountryNotAllowed
+            ]
+        );
+        let allowed = DocumentPolicy {
+            document_types: vec!["passport".into()],
+            document_countries: vec!["uto".into()],
+        };
+        let reading = assess(zone(&TD3), date!(2010 - 01 - 01), &allowed);
+        assert!(reading.passed(), "{:?}", reading.reasons);
+    }
+
+    #[test]
+    fn a_wrong_digit_is_a_check_digit_reason() {
+        let bad = "L898902C36UTO7408122F1204159ZE184226B<<<<<10".replace("740812", "740813");
+        let reading = assess(
+            zone(&[TD3[0], &bad]),
+            date!(2010 - 01 - 01),
+            &DocumentPolicy::default(),
+        );
+        assert!(reading.mrz.is_some());
+        assert_eq!(reading.reasons, [Reason::MrzCheckDigit]);
+    }
+
+    #[test]
+    fn no_lines_or_garbage_is_mrz_not_found() {
+        let today = date!(2010 - 01 - 01);
+        let reading = assess(Vec::new(), today, &DocumentPolicy::default());
+        assert_eq!(reading.reasons, [Reason::MrzNotFound]);
+        assert!(reading.parse_error.is_none());
+        let reading = assess(
+            zone(&["HELLO<WORLD<THIS<IS<NOT<AN<MRZ"]),
+            today,
+            &DocumentPolicy::default(),
+        );
+        assert_eq!(reading.reasons, [Reason::MrzNotFound]);
+        assert!(reading.parse_error.is_some());
+    }
+
+    #[test]
+    fn a_miscounted_filler_run_is_refitted_and_proved_by_check_digits() {
+        // The personal-number run of fillers read one short.
+        let short = "L898902C36UTO7408122F1204159ZE184226B<<<<10";
+        let reading = assess(
+            zone(&[TD3[0], short]),
+            date!(2010 - 01 - 01),
+            &DocumentPolicy::default(),
+        );
+        let mrz = reading.mrz.as_ref().unwrap();
+        assert!(mrz.all_check_digits_valid());
+        assert_eq!(mrz.lines[1], TD3[1]);
+    }
+
+    #[test]
+    fn a_runner_up_lookalike_that_alone_fixes_the_digits_is_taken() {
+        // The personal number's Z read as 2: the parser never repairs an
+        // alphanumeric field, the model's runner-up can.
+        let truth = "L898902C36UTO7408122F1204159ZE184226B<<<<<10";
+        let misread = truth.replacen("ZE", "2E", 1);
+        let mut lines = zone(&[TD3[0], &misread]);
+        let today = date!(2010 - 01 - 01);
+        let plain = assess(lines.clone(), today, &DocumentPolicy::default());
+        assert_eq!(plain.reasons, [Reason::MrzCheckDigit]);
+        // The model's runner-up at that column was Z.
+        lines[1].alternatives[28] = Some('Z');
+        let reading = assess(lines.clone(), today, &DocumentPolicy::default());
+        assert!(reading.passed(), "{:?}", reading.reasons);
+        assert_eq!(reading.lookalike_swaps, [(2, 29, '2', 'Z')]);
+        assert_eq!(reading.lines[1].text, truth);
+        // A runner-up elsewhere that fixes nothing changes nothing.
+        lines[1].alternatives[28] = None;
+        lines[1].alternatives[5] = Some('S');
+        let reading = assess(lines, today, &DocumentPolicy::default());
+        assert_eq!(reading.reasons, [Reason::MrzCheckDigit]);
+        assert!(reading.lookalike_swaps.is_empty());
+    }
+
+    #[test]
+    fn an_unsure_name_or_a_recounted_name_line_is_unverified() {
+        let today = date!(2010 - 01 - 01);
+        let mut lines = zone(&TD3);
+        lines[0].confidences[7] = 0.15;
+        let reading = assess(lines, today, &DocumentPolicy::default());
+        assert!(reading.mrz.as_ref().unwrap().all_check_digits_valid());
+        assert_eq!(reading.reasons, [Reason::MrzIllegible]);
+        // A K whose runner-up is the filler, between the names.
+        let mut lines = zone(&TD3);
+        lines[0].runners_up[12] = Some(('<', 0.3));
+        assert_eq!(
+            assess(lines, today, &DocumentPolicy::default()).reasons,
+            [Reason::MrzIllegible]
+        );
+        // Other runners-up in a letters-only field do not count.
+        let mut lines = zone(&TD3);
+        lines[0].runners_up[2] = Some(('0', 0.5));
+        lines[0].runners_up[14] = Some(('K', 0.5));
+        assert!(assess(lines, today, &DocumentPolicy::default()).passed());
+        // Low confidence in a field a check digit covers is fine.
+        let mut lines = zone(&TD3);
+        lines[1].confidences[2] = 0.15;
+        assert!(assess(lines, today, &DocumentPolicy::default()).passed());
+        // The name line one filler short: repaired by the parser, not trusted.
+        let short = &TD3[0][..43];
+        let reading = assess(zone(&[short, TD3[1]]), today, &DocumentPolicy::default());
+        assert_eq!(reading.reasons, [Reason::MrzIllegible]);
+    }
+
+    #[test]
+    fn lookalikes_are_letter_digit_pairs() {
+        assert!(are_lookalikes('O', '0') && are_lookalikes('0', 'O'));
+        assert!(are_lookalikes('1', 'I') && are_lookalikes('B', '8'));
+        assert!(
+            !are_lookalikes('O', 'Q') && !are_lookalikes('A', '4') && !are_lookalikes('<', 'K')
+        );
+    }
+
+    #[test]
+    fn a_header_line_above_a_td3_zone_is_ignored() {
+        let reading = assess(
+            zone(&["ABCDEFGHIJKLMNOPQRSTUVWXYZ<<<<", TD3[0], TD3[1]]),
+            date!(2010 - 01 - 01),
+            &DocumentPolicy::default(),
+        );
+        assert!(
+            reading.passed(),
+            "{:?} {:?}",
+            reading.reasons,
+            reading.parse_error
+        );
+        assert_eq!(reading.lines.len(), 2);
+    }
+
+    #[test]
+    fn pieces_of_one_line_are_merged_and_other_lines_are_not() {
+        let b = |cx: f32, cy: f32, width: f32| TextBox {
+            cx,
+            cy,
+            width,
+            height: 20.0,
+            angle: 0.0,
+            score: 0.8,
+        };
+        // Two pieces of one line with a 20-pixel gap, a line below, a far box on the same row.
+        let merged = merge_collinear(&[
+            b(200.0, 100.0, 300.0),
+            b(420.0, 101.0, 100.0),
+            b(250.0, 140.0, 400.0),
+            b(900.0, 100.0, 50.0),
+        ]);
+        assert_eq!(merged.len(), 3, "{merged:?}");
+        let line = merged[0];
+        assert!((line.width - 420.0).abs() < 2.0, "{line:?}");
+        assert!(
+            (line.cx - 260.0).abs() < 1.0 && (line.height - 21.0).abs() < 1.5,
+            "{line:?}"
+        );
+    }
+
+    #[test]
+    fn candidates_are_long_thin_boxes_top_to_bottom() {
+        let b = |cy: f32, width: f32, height: f32| TextBox {
+            cx: 300.0,
+            cy,
+            width,
+            height,
+            angle: 0.0,
+            score: 0.9,
+        };
+        let boxes = [
+            b(500.0, 600.0, 20.0),
+            b(100.0, 100.0, 30.0),
+            b(470.0, 590.0, 20.0),
+            b(50.0, 170.0, 20.0),
+        ];
+        let out = line_candidates(&boxes);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].cy, 470.0);
+        assert_eq!(out[1].cy, 500.0);
+    }
+}
