@@ -52,6 +52,14 @@ pub fn new_token(kind: TokenKind) -> Result<String, AuthError> {
     ))
 }
 
+/// 64 bits from the operating system's generator (e.g. the seed of an
+/// attempt's liveness challenges, which must not be predictable).
+pub fn random_u64() -> Result<u64, AuthError> {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).map_err(|e| AuthError::Random(e.to_string()))?;
+    Ok(u64::from_le_bytes(bytes))
+}
+
 /// How a token is stored and looked up: hex SHA-256. The tokens carry 256
 /// random bits, so a fast hash is enough; nothing can be guessed from it.
 pub fn token_hash(token: &str) -> String {

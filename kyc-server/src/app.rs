@@ -15,6 +15,7 @@ use kyc_core::store::Store;
 
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::verification::Verifier;
 use crate::{integrator, openapi, staff, widget};
 
 #[derive(Debug, Clone)]
@@ -24,6 +25,7 @@ pub struct AppState {
     pub sealer: Sealer,
     pub public_url: Arc<str>,
     pub clock: Clock,
+    pub verifier: Arc<Verifier>,
 }
 
 /// The id of one request, echoed in `x-request-id` and written to the audit log.
@@ -40,6 +42,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/result/"),
     ("GET", "/api/widget/session"),
     ("POST", "/api/widget/session/start"),
+    ("POST", "/api/widget/steps/{key}/challenges"),
+    ("POST", "/api/widget/steps/{key}/captures"),
+    ("POST", "/api/widget/steps/{key}/submit"),
     ("GET", "/api/staff/me"),
     ("GET", "/api/staff/companies"),
     ("POST", "/api/staff/companies"),
@@ -60,12 +65,15 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/staff/sessions"),
     ("GET", "/api/staff/sessions/{id}"),
     ("POST", "/api/staff/sessions/{id}/cancel"),
+    ("GET", "/api/staff/sessions/{id}/captures"),
+    ("GET", "/api/staff/sessions/{id}/captures/{capture_id}"),
     ("GET", "/api/staff/audit"),
 ];
 
 pub fn router(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.config.server.request_timeout_secs);
     let body_limit = state.config.server.max_body_bytes;
+    let capture_limit = state.config.verification.max_capture_bytes;
     Router::new()
         .route("/healthz", get(health))
         .route("/openapi.json", get(openapi::document))
@@ -73,6 +81,15 @@ pub fn router(state: AppState) -> Router {
         .route("/result/", post(integrator::result))
         .route("/api/widget/session", get(widget::session))
         .route("/api/widget/session/start", post(widget::start))
+        .route(
+            "/api/widget/steps/{key}/captures",
+            post(widget::upload_capture).layer(DefaultBodyLimit::max(capture_limit)),
+        )
+        .route("/api/widget/steps/{key}/submit", post(widget::submit_step))
+        .route(
+            "/api/widget/steps/{key}/challenges",
+            post(widget::challenges),
+        )
         .merge(staff::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -16,7 +16,56 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub sessions: SessionsConfig,
     pub security: SecurityConfig,
+    pub storage: StorageConfig,
+    pub verification: VerificationConfig,
     pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    pub blob_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerificationConfig {
+    pub model_dir: PathBuf,
+    pub workers: usize,
+    pub inference_threads: usize,
+    pub queue_limit: usize,
+    pub max_capture_bytes: usize,
+    pub max_captures_per_step: i64,
+    pub max_attempts: i64,
+    pub face_match_threshold: f64,
+    pub decline: std::collections::BTreeSet<kyc_verify::reason::Reason>,
+}
+
+impl VerificationConfig {
+    /// The model directory in effect.
+    pub fn model_dir(&self) -> PathBuf {
+        if self.model_dir.as_os_str().is_empty() {
+            kyc_verify::face::default_model_dir()
+        } else {
+            self.model_dir.clone()
+        }
+    }
+
+    /// Inference threads in effect: the setting, or one per core.
+    pub fn inference_threads(&self) -> usize {
+        match self.inference_threads {
+            0 => kyc_verify::runtime::available_threads(),
+            n => n,
+        }
+    }
+
+    /// Workers in effect: the setting, or one per core.
+    pub fn workers(&self) -> usize {
+        match self.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -171,6 +220,25 @@ impl Config {
             return invalid(
                 "sessions.staff_link_ttl_min_secs is above staff_link_ttl_max_secs".into(),
             );
+        }
+        let v = &self.verification;
+        if !(v.face_match_threshold.is_finite() && (-1.0..=1.0).contains(&v.face_match_threshold)) {
+            return invalid(format!(
+                "verification.face_match_threshold must lie in -1..=1, got {}",
+                v.face_match_threshold
+            ));
+        }
+        if v.max_attempts < 1 || v.max_captures_per_step < 1 || v.queue_limit < 1 {
+            return invalid(
+                "verification.max_attempts, max_captures_per_step and queue_limit must be at least 1"
+                    .into(),
+            );
+        }
+        if v.max_capture_bytes < 1024 {
+            return invalid(format!(
+                "verification.max_capture_bytes must be at least 1024, got {}",
+                v.max_capture_bytes
+            ));
         }
         let url = &self.database.url;
         if !url.is_empty() && !url.starts_with("postgres://") && !url.starts_with("postgresql://") {

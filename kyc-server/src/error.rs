@@ -31,6 +31,16 @@ pub enum ApiError {
     NotYetAvailable(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// The server cannot take this now (`busy`, `models_missing`…);
+    /// `retry_after` seconds, when trying again later may help.
+    #[error("{message}")]
+    Unavailable {
+        code: &'static str,
+        message: String,
+        retry_after: Option<u64>,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -64,6 +74,8 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
+            Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::Unavailable { code, .. } => (StatusCode::SERVICE_UNAVAILABLE, code),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -81,6 +93,10 @@ impl From<StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
+        let retry_after = match &self {
+            Self::Unavailable { retry_after, .. } => *retry_after,
+            _ => None,
+        };
         let (message, problems) = match self {
             Self::Invalid(rejected) => (
                 format!(
@@ -110,6 +126,12 @@ impl IntoResponse for ApiError {
                 problems,
             },
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }

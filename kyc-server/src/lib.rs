@@ -2,12 +2,14 @@
 //! and `kyc_core`; they hold no business rules of their own.
 
 pub mod app;
+pub mod blobs;
 pub mod config;
 pub mod error;
 mod integrator;
 mod openapi;
 mod staff;
 mod startup;
+pub mod verification;
 mod views;
 mod widget;
 

@@ -8,6 +8,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use kyc_core::api::{
     AuditEntry, Company, CompanyCredentials, CreateCompany, CreateStaff, Page, Role,
@@ -63,6 +64,11 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/api/staff/sessions/{id}", get(show_session))
         .route("/api/staff/sessions/{id}/cancel", post(cancel_session))
+        .route("/api/staff/sessions/{id}/captures", get(session_captures))
+        .route(
+            "/api/staff/sessions/{id}/captures/{capture_id}",
+            get(capture_bytes),
+        )
         .route("/api/staff/audit", get(audit_log))
 }
 
@@ -768,6 +774,76 @@ async fn show_session(
         .audit(&principal.audit("session.view", Some(&record.id), json!({})))
         .await?;
     Ok(Json(staff_session(&state, &record).await?))
+}
+
+/// The captures of a session (what each is, never the bytes), oldest first.
+async fn session_captures(
+    principal: Principal,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let record = find_session(&state, &principal, &id).await?;
+    let captures = state.store.session_captures(&record.id).await?;
+    state
+        .store
+        .audit(&principal.audit("session.captures", Some(&record.id), json!({})))
+        .await?;
+    let list: Vec<Value> = captures
+        .iter()
+        .map(|c| {
+            json!({
+                "id": c.id,
+                "step": c.step_key,
+                "kind": c.kind,
+                "challenge": c.challenge,
+                "media_type": c.media_type,
+                "size_bytes": c.size_bytes,
+                "sha256": c.sha256,
+                "job_id": c.job_id,
+                "created_at": kyc_core::clock::Millis(c.created_at).to_rfc3339(),
+            })
+        })
+        .collect();
+    Ok(Json(json!({"captures": list})))
+}
+
+/// One capture's bytes, as uploaded; each view is audited.
+async fn capture_bytes(
+    principal: Principal,
+    State(state): State<AppState>,
+    Path((id, capture_id)): Path<(String, String)>,
+) -> Result<axum::response::Response, ApiError> {
+    let record = find_session(&state, &principal, &id).await?;
+    let captures = state.store.session_captures(&record.id).await?;
+    let capture = captures
+        .into_iter()
+        .find(|c| c.id == capture_id)
+        .ok_or_else(|| ApiError::NotFound(format!("the session has no capture {capture_id:?}")))?;
+    let bytes = state
+        .verifier
+        .blobs()
+        .get(&capture.blob_key)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    state
+        .store
+        .audit(&principal.audit(
+            "capture.view",
+            Some(&record.id),
+            json!({"capture": capture.id, "step": capture.step_key, "kind": capture.kind}),
+        ))
+        .await?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, capture.media_type),
+            (
+                axum::http::header::CACHE_CONTROL,
+                "private, no-store".to_owned(),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 async fn cancel_session(

@@ -14,7 +14,9 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::app::{AppState, router};
+use crate::blobs::Blobs;
 use crate::config::{self, Config};
+use crate::verification::Verifier;
 
 /// A running server.
 #[derive(Debug)]
@@ -78,12 +80,41 @@ pub async fn start(config: Config) -> Result<Server> {
     } else {
         config.public_url()
     };
+    let clock = kyc_core::clock::Clock::default();
+    let blob_dir = if config.storage.blob_dir.as_os_str().is_empty() {
+        data_dir.join("blobs")
+    } else {
+        config.storage.blob_dir.clone()
+    };
+    let blobs = Blobs::local(&blob_dir)?;
+    kyc_verify::runtime::configure(config.verification.inference_threads());
+    let verifier = Arc::new(Verifier::new(
+        config.verification.clone(),
+        store.clone(),
+        blobs,
+        clock.clone(),
+    ));
+    let missing = kyc_verify::pipeline::Models::missing(&config.verification.model_dir());
+    if !missing.is_empty() {
+        tracing::warn!(
+            dir = %config.verification.model_dir().display(),
+            missing = %missing.join(", "),
+            "model files are missing: document, face and liveness steps will answer 503 \
+             models_missing until `{}` installs them",
+            kyc_verify::pipeline::INSTALL_COMMAND
+        );
+    }
+    let resumed = verifier.resume().await?;
+    if resumed > 0 {
+        tracing::info!(resumed, "resumed unfinished verification jobs");
+    }
     let state = AppState {
         store,
         config: Arc::new(config),
         sealer,
         public_url: public_url.clone().into(),
-        clock: kyc_core::clock::Clock::default(),
+        clock,
+        verifier,
     };
     let (shutdown, stopped) = oneshot::channel::<()>();
     let app = router(state.clone());

@@ -8,8 +8,11 @@ use image::RgbImage;
 use serde::Serialize;
 use time::Date;
 
-use crate::mrz::{self, DocumentKind, Mrz, MrzError};
-use crate::ocr::{Ocr, OcrError, TextBox};
+use crate::mrz::{self, CharKind, DocumentKind, Mrz, MrzError, MrzFormat};
+use crate::ocr::{
+    Aligned, Dictionary, FoldedSteps, LINE_HEIGHT, Ocr, OcrError, TextBox, bucket_width,
+    crop_to_size, ctc_constrained_decode,
+};
 use crate::reason::{Check, Reason};
 
 /// What the integrator allows; an empty list allows everything.
@@ -38,6 +41,10 @@ pub struct MrzLine {
     /// Each character's runner-up reading and its probability, whatever it is.
     #[serde(skip)]
     pub runners_up: Vec<Option<(char, f32)>>,
+    /// Each character: whether it stands off the line's regular spacing (see
+    /// `misplaced`); empty when the reading had no positions.
+    #[serde(skip)]
+    pub misplaced: Vec<bool>,
     /// Where the line stands: centre, size (pixels) and direction (radians).
     pub cx: f32,
     pub cy: f32,
@@ -106,11 +113,6 @@ pub fn to_mrz_alphabet(text: &str) -> String {
 /// Line widths of the formats.
 const WIDTHS: [usize; 3] = [30, 36, 44];
 
-/// How much wider than its aspect ratio an MRZ line is given to the
-/// recogniser: OCR-B at the MRZ's pitch leaves about three time steps per
-/// character otherwise, and repeated characters merge.
-const MRZ_STRETCH: f32 = 1.5;
-
 /// A runner-up this probable is a reading the model nearly made.
 pub const ALTERNATIVE_MIN: f32 = 0.002;
 
@@ -134,11 +136,17 @@ pub fn are_lookalikes(a: char, b: char) -> bool {
         .any(|&(l, d)| (a, b) == (l, d) || (a, b) == (d, l))
 }
 
-/// A line this long (or longer) may belong to a zone.
-const MIN_MRZ_LINE: usize = 24;
-
 /// Reads the MRZ of a document photo. `today` resolves two-digit years and
 /// decides expiry.
+///
+/// How: the detector's boxes give the zone (the lowest run of long lines,
+/// stacked and left-aligned), every line of it is cut out along the zone's
+/// common direction and over the zone's full length (the detector often
+/// misses a line's trailing fillers), and each line is decoded against the
+/// format's layout: exactly 30, 36 or 44 characters, each of the kind its
+/// place allows. When the check digits or the legibility check fail, the
+/// lines are read once more at another scale, and the second reading is
+/// taken only if it passes.
 pub fn read_document(
     ocr: &Ocr,
     image: &RgbImage,
@@ -146,62 +154,464 @@ pub fn read_document(
     policy: &DocumentPolicy,
 ) -> Result<DocumentReading, OcrError> {
     let boxes = ocr.detector.detect(image)?;
-    let candidates = line_candidates(&boxes);
-    let mask = ocr
-        .recognizer
-        .dictionary()
-        .mask(|symbol| mrz_char(symbol).is_some());
-    // From the bottom up: the zone is the lowest run of long MRZ-like lines.
-    let mut zone: Vec<MrzLine> = Vec::new();
-    for rect in candidates.iter().rev() {
-        // Room at the ends so the first and last glyphs are not cut.
-        let padded = TextBox {
-            width: rect.width + rect.height,
-            ..*rect
-        };
-        let decoded = ocr
-            .recognizer
-            .decode_box(image, &padded, Some(&mask), MRZ_STRETCH)?;
-        let dictionary = ocr.recognizer.dictionary();
-        let mut text = String::new();
-        let mut confidences = Vec::new();
-        let mut alternatives = Vec::new();
-        let mut runners_up = Vec::new();
-        for d in &decoded {
-            let Some(c) = mrz_char(dictionary.symbol(d.class)) else {
-                continue;
-            };
-            let alternative = mrz_char(dictionary.symbol(d.second))
-                .filter(|&alt| d.second_probability >= ALTERNATIVE_MIN && are_lookalikes(c, alt));
-            text.push(c);
-            confidences.push(d.probability);
-            alternatives.push(alternative);
-            runners_up
-                .push(mrz_char(dictionary.symbol(d.second)).map(|r| (r, d.second_probability)));
+    let frame = ZoneFrame::find(&boxes);
+    let Some(frame) = frame else {
+        return Ok(assess(Vec::new(), today, policy));
+    };
+    let map = symbol_map(ocr.recognizer.dictionary());
+    let mut first: Option<DocumentReading> = None;
+    for pass in READING_PASSES {
+        let steps = frame
+            .lines
+            .iter()
+            .map(|line| {
+                let (crop, rect) = frame.crop(image, line, pass);
+                let (probs, classes) = ocr.recognizer.probabilities(&crop)?;
+                Ok((
+                    FoldedSteps::fold(&probs, classes, &map, SYMBOLS.len()),
+                    rect,
+                ))
+            })
+            .collect::<Result<Vec<_>, OcrError>>()?;
+        let reading = decode_zone(&steps, today, policy);
+        if zone_accepted(&reading) {
+            return Ok(reading);
         }
-        let line = MrzLine {
-            min_confidence: confidences.iter().copied().fold(1.0f32, f32::min),
-            confidences,
-            alternatives,
-            runners_up,
-            cx: rect.cx,
-            cy: rect.cy,
-            width: rect.width,
-            height: rect.height,
-            angle: rect.angle,
-            text,
-        };
-        if line.text.chars().count() >= MIN_MRZ_LINE {
-            zone.push(line);
-            if zone.len() == 3 {
-                break;
-            }
-        } else if !zone.is_empty() {
-            break;
+        if first.is_none() {
+            first = Some(reading);
         }
     }
-    zone.reverse();
-    Ok(assess(zone, today, policy))
+    Ok(first.unwrap_or_else(|| assess(Vec::new(), today, policy)))
+}
+
+/// Whether a reading's zone is trusted: found, every check digit valid and
+/// the unprotected fields legible (an expired document is still read right).
+fn zone_accepted(reading: &DocumentReading) -> bool {
+    reading.mrz.is_some()
+        && !reading.reasons.iter().any(|r| {
+            matches!(
+                r,
+                Reason::MrzCheckDigit | Reason::MrzIllegible | Reason::MrzNotFound
+            )
+        })
+}
+
+/// How a pass cuts the lines out: the width of one MRZ character in the
+/// recogniser's input (its height is [`LINE_HEIGHT`]) and the blank margin
+/// at each end, in characters.
+#[derive(Debug, Clone, Copy)]
+struct ReadingPass {
+    pitch: f32,
+    margin: f32,
+}
+
+/// The first pass reads at about five and a half recogniser steps per
+/// character (OCR-B at its natural aspect gives four, and runs of `<` then
+/// merge); the second at a narrower pitch with wider margins, the third at
+/// a wider one: each moves every glyph to another place in the network's
+/// receptive fields and another scale. A later pass runs only when the
+/// earlier ones were not accepted, so it costs time on those documents only.
+const READING_PASSES: [ReadingPass; 3] = [
+    ReadingPass {
+        pitch: 44.0,
+        margin: 1.0,
+    },
+    ReadingPass {
+        pitch: 36.0,
+        margin: 2.0,
+    },
+    ReadingPass {
+        pitch: 52.0,
+        margin: 1.5,
+    },
+];
+
+/// (digit, letter) symbol pairs of [`mrz::letter_for_digit_char`].
+const DIGIT_LETTERS: [(usize, usize); 6] =
+    [(26, 14), (27, 8), (28, 25), (31, 18), (32, 6), (34, 1)];
+
+/// The MRZ alphabet, in the order of the constrained decoder's symbols.
+const SYMBOLS: &[u8; 37] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789<";
+
+fn symbol_of(c: char) -> Option<u8> {
+    SYMBOLS
+        .iter()
+        .position(|&b| char::from(b) == c)
+        .and_then(|i| u8::try_from(i).ok())
+}
+
+fn char_of(symbol: usize) -> char {
+    SYMBOLS.get(symbol).map_or('<', |&b| char::from(b))
+}
+
+/// For every class of the recogniser's dictionary, the MRZ symbol it stands
+/// for ([`mrz_char`]; `«` counts as a filler).
+fn symbol_map(dictionary: &Dictionary) -> Vec<Option<u8>> {
+    (0..dictionary.classes())
+        .map(|class| {
+            if class == 0 {
+                return None;
+            }
+            mrz_char(dictionary.symbol(class))
+                .map(|c| if c == '«' { '<' } else { c })
+                .and_then(symbol_of)
+        })
+        .collect()
+}
+
+/// The zone's lines as the detector found them, and the frame they share:
+/// one direction, and one extent along it (the lines of a zone start and end
+/// together; the detector's box of a line ending in fillers often stops short).
+#[derive(Debug, Clone)]
+struct ZoneFrame {
+    /// Top to bottom.
+    lines: Vec<TextBox>,
+    angle: f32,
+    /// A point of the zone, and the extent along `angle` measured from it.
+    origin: (f32, f32),
+    along: (f32, f32),
+}
+
+impl ZoneFrame {
+    /// The lowest long line and the lines stacked right above it (at most
+    /// three, left- or right-aligned with it, of its height); `None` when
+    /// there is no long line.
+    fn find(boxes: &[TextBox]) -> Option<ZoneFrame> {
+        let merged = merge_collinear(boxes);
+        let longest = merged
+            .iter()
+            .filter(|b| b.width >= 8.0 * b.height)
+            .map(|b| b.width)
+            .fold(0.0f32, f32::max);
+        let bottom = merged
+            .iter()
+            .filter(|b| b.width >= 8.0 * b.height && b.width >= longest / 2.0)
+            .max_by(|a, b| a.cy.total_cmp(&b.cy))
+            .copied()?;
+        let mut lines = vec![bottom];
+        while lines.len() < 3 {
+            let Some(&top) = lines.last() else { break };
+            let ((ux, uy), (vx, vy)) = top.axes();
+            let next = merged
+                .iter()
+                .filter(|b| {
+                    let (dx, dy) = (b.cx - top.cx, b.cy - top.cy);
+                    let across = -(dx * vx + dy * vy);
+                    let along = dx * ux + dy * uy;
+                    let left = along - b.width / 2.0 + top.width / 2.0;
+                    let right = along + b.width / 2.0 - top.width / 2.0;
+                    let h = top.height;
+                    b.width >= 4.0 * b.height
+                        && b.height >= 0.6 * h
+                        && b.height <= 1.6 * h
+                        && across >= 0.7 * h
+                        && across <= 2.6 * h
+                        && (left.abs() <= 2.0 * h || right.abs() <= 2.0 * h)
+                        && (b.angle - top.angle).abs() < 0.06
+                })
+                .max_by(|a, b| a.cy.total_cmp(&b.cy))
+                .copied();
+            match next {
+                Some(line) => lines.push(line),
+                None => break,
+            }
+        }
+        lines.reverse();
+        // The common direction: the lines' directions weighted by length.
+        let total: f32 = lines.iter().map(|l| l.width).sum();
+        let angle = lines.iter().map(|l| l.angle * l.width).sum::<f32>() / total.max(1.0);
+        let origin = (bottom.cx, bottom.cy);
+        let (s, c) = angle.sin_cos();
+        let range = |line: &TextBox| {
+            line.corners()
+                .iter()
+                .fold((f32::MAX, f32::MIN), |(lo, hi), &(x, y)| {
+                    let a = (x - origin.0) * c + (y - origin.1) * s;
+                    (lo.min(a), hi.max(a))
+                })
+        };
+        // The second line of every format starts with a number or a date and
+        // ends with a check digit, so the detector's box of it spans the
+        // zone; the others may stop short where fillers end them, and may
+        // only stretch it a little (a box of other print that the detector
+        // joined to a line must not pull the crop off the zone).
+        let data = lines.get(1).or(lines.first()).copied().unwrap_or(bottom);
+        let (mut lo, mut hi) = range(&data);
+        let slack = data.height;
+        for line in &lines {
+            let (a, b) = range(line);
+            lo = lo.min(a.max(lo - slack));
+            hi = hi.max(b.min(hi + slack));
+        }
+        // A lone check digit after a long run of fillers is a box of its own
+        // far from its line's (the detector sees no text in the fillers):
+        // boxes on a zone line's axis stretch the zone to include them.
+        let length = hi - lo;
+        for other in &merged {
+            let on_a_line = lines.iter().any(|line| {
+                let (dx, dy) = (other.cx - line.cx, other.cy - line.cy);
+                let across = (-dx * s + dy * c).abs();
+                across < 0.4 * line.height
+                    && other.height >= 0.5 * line.height
+                    && other.height <= 1.6 * line.height
+            });
+            if !on_a_line {
+                continue;
+            }
+            let (a, b) = range(other);
+            if a.min(lo) >= hi - 1.6 * length && b.max(hi) <= lo + 1.6 * length {
+                lo = lo.min(a);
+                hi = hi.max(b);
+            }
+        }
+        Some(ZoneFrame {
+            lines,
+            angle,
+            origin,
+            along: (lo, hi),
+        })
+    }
+
+    /// Line `line` cut out over the zone's whole extent, upright, as the
+    /// recogniser's input for `pass`, with the rectangle it was cut from.
+    fn crop(&self, image: &RgbImage, line: &TextBox, pass: ReadingPass) -> (RgbImage, TextBox) {
+        let (s, c) = self.angle.sin_cos();
+        let (dx, dy) = (line.cx - self.origin.0, line.cy - self.origin.1);
+        let across = -dx * s + dy * c;
+        let length = (self.along.1 - self.along.0).max(1.0);
+        let middle = (self.along.0 + self.along.1) / 2.0;
+        // The zone's width in characters: the format's nearest to an
+        // estimate from the line's height (the detector's box is about 1.5
+        // character pitches high). It sets the input's width and scale only,
+        // never the reading's length, and keeps the recogniser to a few shapes.
+        let estimate = length / (line.height / 1.5).max(1.0);
+        let chars = if self.lines.len() == 3 {
+            30.0
+        } else if (estimate - 36.0).abs() < (estimate - 44.0).abs() {
+            36.0
+        } else {
+            44.0
+        };
+        let text_width = chars * pass.pitch;
+        let wanted = text_width + 2.0 * pass.margin * pass.pitch;
+        let out_width = bucket_width(wanted.round() as u32);
+        // Squeeze when the line would not fit; the extra width of the bucket
+        // becomes margin on both sides.
+        let scale = (out_width as f32 / wanted).min(1.0) * text_width / length;
+        let rect = TextBox {
+            cx: self.origin.0 + middle * c - across * s,
+            cy: self.origin.1 + middle * s + across * c,
+            width: out_width as f32 / scale,
+            height: line.height,
+            angle: self.angle,
+            score: line.score,
+        };
+        (crop_to_size(image, &rect, out_width, LINE_HEIGHT), rect)
+    }
+}
+
+/// The formats a zone of `count` lines may be in, the likelier first by the
+/// lengths greedy decoding gives.
+fn candidate_formats(steps: &[(FoldedSteps, TextBox)]) -> Vec<MrzFormat> {
+    match steps.len() {
+        3 => vec![MrzFormat::Td1],
+        2 => {
+            let length: usize = steps.iter().map(|(s, _)| s.greedy().len()).sum();
+            let visa = steps
+                .first()
+                .and_then(|(s, _)| s.greedy().first().map(|&(symbol, _)| char_of(symbol)))
+                == Some('V');
+            let (short, long) = if visa {
+                (MrzFormat::MrvB, MrzFormat::MrvA)
+            } else {
+                (MrzFormat::Td2, MrzFormat::Td3)
+            };
+            if length.abs_diff(72) <= length.abs_diff(88) {
+                vec![short, long]
+            } else {
+                vec![long, short]
+            }
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Decodes every line against each candidate format and assesses the
+/// result; the first format whose reading is accepted wins, otherwise the likeliest.
+fn decode_zone(
+    steps: &[(FoldedSteps, TextBox)],
+    today: Date,
+    policy: &DocumentPolicy,
+) -> DocumentReading {
+    let mut fallback: Option<DocumentReading> = None;
+    // Three lines are a TD1 zone, or a two-line zone under a line of other text.
+    let mut trials: Vec<(&[(FoldedSteps, TextBox)], MrzFormat)> = candidate_formats(steps)
+        .into_iter()
+        .map(|format| (steps, format))
+        .collect();
+    if let Some(lower) = steps.get(1..).filter(|_| steps.len() == 3) {
+        trials.extend(
+            candidate_formats(lower)
+                .into_iter()
+                .map(|format| (lower, format)),
+        );
+    }
+    for (steps, format) in trials {
+        let kinds = mrz::position_kinds(format);
+        let mut zone = Vec::with_capacity(steps.len());
+        for ((folded, rect), kinds) in steps.iter().zip(&kinds) {
+            // Letters-only places see a digit's probability as its
+            // look-alike letter's, the reading the parser would give it.
+            let letters = folded.folded_into(&DIGIT_LETTERS);
+            let views: Vec<&FoldedSteps> = kinds
+                .iter()
+                .map(|&kind| {
+                    if kind == CharKind::Letter {
+                        &letters
+                    } else {
+                        folded
+                    }
+                })
+                .collect();
+            let allowed: Vec<Vec<bool>> = kinds
+                .iter()
+                .map(|kind| {
+                    SYMBOLS
+                        .iter()
+                        .map(|&b| kind.admits(char::from(b)))
+                        .collect()
+                })
+                .collect();
+            let Some(aligned) = ctc_constrained_decode(&views, &allowed) else {
+                break;
+            };
+            zone.push(mrz_line(&aligned, rect, folded, kinds));
+        }
+        if zone.len() != steps.len() {
+            continue;
+        }
+        let reading = assess(zone, today, policy);
+        if zone_accepted(&reading) {
+            return reading;
+        }
+        if fallback.is_none() {
+            fallback = Some(reading);
+        }
+    }
+    fallback.unwrap_or_else(|| assess(Vec::new(), today, policy))
+}
+
+/// How far (in character pitches) a glyph may stand from where the line's
+/// regular spacing puts it before its place is in doubt.
+const MAX_MISPLACEMENT: f32 = 0.5;
+
+/// The support the model must give a letter `O` read as `0` (or the reverse)
+/// in a letters-and-digits field for the swap to be tried when the check
+/// digits fail. OCR-B's `O` and `0` differ by a few pixels of width, and the
+/// recogniser, trained mostly on other fonts, reads an `O` among digits as
+/// `0` with 0.99 and more: the letter keeps only a trace of probability, yet
+/// a trace well above that of glyphs that are not there at all.
+pub const O_ZERO_SUPPORT: f32 = 1e-4;
+
+/// A decoded line as the parser and the checks see it. `folded` is the
+/// line's recogniser output, `kinds` what each place may hold.
+fn mrz_line(
+    aligned: &[Aligned],
+    rect: &TextBox,
+    folded: &FoldedSteps,
+    kinds: &[CharKind],
+) -> MrzLine {
+    let text: String = aligned.iter().map(|a| char_of(a.symbol)).collect();
+    let confidences: Vec<f32> = aligned.iter().map(|a| a.probability).collect();
+    let alternatives = aligned
+        .iter()
+        .zip(kinds)
+        .map(|(a, kind)| {
+            let (read, other) = (char_of(a.symbol), char_of(a.second));
+            if a.second_probability >= ALTERNATIVE_MIN && are_lookalikes(read, other) {
+                return Some(other);
+            }
+            // The O/0 confusion, where the field admits both.
+            let partner = match read {
+                'O' => '0',
+                '0' => 'O',
+                _ => return None,
+            };
+            let support = symbol_of(partner).map_or(0.0, |p| folded.symbol(a.step, usize::from(p)));
+            (*kind == CharKind::Alphanumeric && support >= O_ZERO_SUPPORT).then_some(partner)
+        })
+        .collect();
+    let runners_up = aligned
+        .iter()
+        .map(|a| (a.rival_probability > 0.0).then(|| (char_of(a.rival), a.rival_probability)))
+        .collect();
+    let misplaced = misplaced(aligned);
+    MrzLine {
+        min_confidence: confidences.iter().copied().fold(1.0f32, f32::min),
+        confidences,
+        alternatives,
+        runners_up,
+        misplaced,
+        cx: rect.cx,
+        cy: rect.cy,
+        width: rect.width,
+        height: rect.height,
+        angle: rect.angle,
+        text,
+    }
+}
+
+/// Which glyphs stand off the line's regular spacing: MRZ printing is
+/// monospaced, so the k-th character's step is about a + b·k. A reading that
+/// lost a letter and gained a filler elsewhere (the length is forced) puts
+/// the characters between the two a whole pitch off; fitted robustly (least
+/// squares, then again without the outliers), those stand out.
+fn misplaced(aligned: &[Aligned]) -> Vec<bool> {
+    let points: Vec<(f32, f32)> = aligned
+        .iter()
+        .enumerate()
+        .map(|(k, a)| (k as f32, a.step as f32))
+        .collect();
+    let mut keep = vec![true; points.len()];
+    let mut fit = (0.0f32, 0.0f32);
+    for _ in 0..3 {
+        let Some(line) = fit_line(&points, &keep) else {
+            return vec![false; points.len()];
+        };
+        fit = line;
+        let pitch = fit.1.abs().max(1e-3);
+        for (i, &(k, step)) in points.iter().enumerate() {
+            keep[i] = (step - (fit.0 + fit.1 * k)).abs() <= MAX_MISPLACEMENT * pitch;
+        }
+    }
+    let pitch = fit.1.abs().max(1e-3);
+    points
+        .iter()
+        .map(|&(k, step)| (step - (fit.0 + fit.1 * k)).abs() > MAX_MISPLACEMENT * pitch)
+        .collect()
+}
+
+/// Least squares y = a + b·x over the kept points.
+fn fit_line(points: &[(f32, f32)], keep: &[bool]) -> Option<(f32, f32)> {
+    let kept: Vec<(f32, f32)> = points
+        .iter()
+        .zip(keep)
+        .filter(|(_, k)| **k)
+        .map(|(p, _)| *p)
+        .collect();
+    if kept.len() < 2 {
+        return None;
+    }
+    let n = kept.len() as f32;
+    let mx = kept.iter().map(|p| p.0).sum::<f32>() / n;
+    let my = kept.iter().map(|p| p.1).sum::<f32>() / n;
+    let sxx: f32 = kept.iter().map(|p| (p.0 - mx) * (p.0 - mx)).sum();
+    let sxy: f32 = kept.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    if sxx <= 0.0 {
+        return None;
+    }
+    let b = sxy / sxx;
+    Some((my - b * mx, b))
 }
 
 /// Boxes that may be MRZ lines: long and thin, and at least a third as long as
@@ -412,8 +822,10 @@ fn unverified_check(mrz: &Mrz, lines: &[MrzLine]) -> Check {
                 .flatten()
                 .filter(|&(c, _)| c == '<' && read != '<')
                 .map_or(0.0, |(_, p)| p);
+            let off_place = line.misplaced.get(j).copied().unwrap_or(false);
             doubtful |= confidence < UNCOVERED_MIN_CONFIDENCE
-                || runner_up >= UNCOVERED_MAX_RUNNER_UP * confidence;
+                || runner_up >= UNCOVERED_MAX_RUNNER_UP * confidence
+                || off_place;
         }
     }
     let recounted = mrz
@@ -606,6 +1018,7 @@ mod tests {
             confidences: vec![0.9; text.len()],
             alternatives: vec![None; text.len()],
             runners_up: vec![None; text.len()],
+            misplaced: vec![false; text.len()],
             cx: 300.0,
             cy,
             width: 600.0,
@@ -866,5 +1279,76 @@ mod tests {
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].cy, 470.0);
         assert_eq!(out[1].cy, 500.0);
+    }
+
+    #[test]
+    fn digit_letter_pairs_are_the_parsers() {
+        for (digit, letter) in DIGIT_LETTERS {
+            assert_eq!(
+                mrz::letter_for_digit_char(char_of(digit)),
+                Some(char_of(letter))
+            );
+        }
+        let mapped = ('0'..='9')
+            .filter(|&d| mrz::letter_for_digit_char(d).is_some())
+            .count();
+        assert_eq!(mapped, DIGIT_LETTERS.len());
+    }
+
+    fn aligned_at(steps: &[usize]) -> Vec<Aligned> {
+        steps
+            .iter()
+            .map(|&step| Aligned {
+                symbol: 0,
+                probability: 0.9,
+                step,
+                second: 1,
+                second_probability: 0.0,
+                rival: 1,
+                rival_probability: 0.0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn glyphs_off_the_regular_spacing_are_misplaced() {
+        // Five steps a character, a little jitter: nothing is off.
+        let regular: Vec<usize> = (0..20).map(|k| 3 + 5 * k + (k % 2)).collect();
+        assert!(misplaced(&aligned_at(&regular)).iter().all(|&m| !m));
+        // Characters 8..12 a whole pitch late (a letter lost before them, a
+        // filler gained after them): those and only those are off.
+        let shifted: Vec<usize> = (0..20)
+            .map(|k| 3 + 5 * k + if (8..12).contains(&k) { 5 } else { 0 })
+            .collect();
+        let off = misplaced(&aligned_at(&shifted));
+        let flagged: Vec<usize> = (0..20).filter(|&k| off[k]).collect();
+        assert_eq!(flagged, [8, 9, 10, 11]);
+    }
+
+    #[test]
+    fn the_zone_is_the_lowest_stack_of_long_lines() {
+        let b = |cx: f32, cy: f32, width: f32| TextBox {
+            cx,
+            cy,
+            width,
+            height: 20.0,
+            angle: 0.0,
+            score: 0.9,
+        };
+        // A header, the names, and a two-line zone whose first line's box
+        // stops short of its trailing fillers.
+        let boxes = [
+            b(200.0, 40.0, 300.0),
+            b(400.0, 150.0, 250.0),
+            b(280.0, 400.0, 450.0),
+            b(400.0, 430.0, 700.0),
+        ];
+        let frame = ZoneFrame::find(&boxes).unwrap();
+        assert_eq!(frame.lines.len(), 2);
+        assert_eq!(frame.lines[0].cy, 400.0);
+        // The common extent is the longer line's: 50..750 around x = 400.
+        assert!((frame.along.0 + 350.0).abs() < 1.0, "{frame:?}");
+        assert!((frame.along.1 - 350.0).abs() < 1.0, "{frame:?}");
+        assert!(ZoneFrame::find(&[b(100.0, 100.0, 100.0)]).is_none());
     }
 }

@@ -377,6 +377,95 @@ pub fn icao_country_to_alpha3(code: &str) -> Option<String> {
     Some(if code == "D" { "DEU".to_string() } else { code })
 }
 
+/// What may stand at one place of an MRZ line, by the layout: what an OCR
+/// reading of the line is allowed to put there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CharKind {
+    /// Letters and the filler: document code, country codes, names.
+    Letter,
+    /// Digits and the filler: dates (`<<` for an unknown part), check digits
+    /// (a filler where the number continues in the optional data or a
+    /// personal number is empty).
+    Digit,
+    /// Letters, digits and the filler: document number, optional data.
+    Alphanumeric,
+    /// `F`, `M`, `X` or the filler.
+    Sex,
+}
+
+impl CharKind {
+    /// Whether `c` may stand at a place of this kind.
+    pub fn admits(self, c: char) -> bool {
+        match self {
+            Self::Letter => c.is_ascii_uppercase() || c == '<',
+            Self::Digit => c.is_ascii_digit() || c == '<',
+            Self::Alphanumeric => c.is_ascii_uppercase() || c.is_ascii_digit() || c == '<',
+            Self::Sex => matches!(c, 'F' | 'M' | 'X' | '<'),
+        }
+    }
+}
+
+/// The letter the parser reads a digit as in a letters-only field (`0` → `O`,
+/// `1` → `I`, `2` → `Z`, `5` → `S`, `6` → `G`, `8` → `B`).
+pub fn letter_for_digit_char(c: char) -> Option<char> {
+    u8::try_from(c)
+        .ok()
+        .and_then(letter_for_digit)
+        .map(char::from)
+}
+
+/// The number of lines and their width in `format`.
+pub fn format_shape(format: MrzFormat) -> (usize, usize) {
+    match format {
+        MrzFormat::Td1 => (3, 30),
+        MrzFormat::Td2 | MrzFormat::MrvB => (2, 36),
+        MrzFormat::Td3 | MrzFormat::MrvA => (2, 44),
+    }
+}
+
+/// The kind of character at every place of every line of `format`, from the
+/// same layouts the parser reads fields with (one source of truth).
+pub fn position_kinds(format: MrzFormat) -> Vec<Vec<CharKind>> {
+    let layout = match format {
+        MrzFormat::Td1 => &TD1,
+        MrzFormat::Td2 => &TD2,
+        MrzFormat::Td3 => &TD3,
+        MrzFormat::MrvA => &MRV_A,
+        MrzFormat::MrvB => &MRV_B,
+    };
+    let (count, width) = format_shape(format);
+    let mut kinds = vec![vec![CharKind::Alphanumeric; width]; count];
+    let mut set = |at: Pos, kind: CharKind| {
+        if let Some(slot) = kinds.get_mut(at.line).and_then(|l| l.get_mut(at.col)) {
+            *slot = kind;
+        }
+    };
+    for span in [
+        DOCUMENT_CODE,
+        ISSUING_STATE,
+        layout.name,
+        layout.nationality,
+    ] {
+        span.positions().for_each(|at| set(at, CharKind::Letter));
+    }
+    for span in [layout.birth_date, layout.expiry_date] {
+        span.positions().for_each(|at| set(at, CharKind::Digit));
+    }
+    let checks = [
+        Some(layout.document_number_check),
+        Some(layout.birth_date_check),
+        Some(layout.expiry_date_check),
+        layout.optional_data_check,
+        layout.composite_check,
+    ];
+    for at in checks.into_iter().flatten() {
+        set(at, CharKind::Digit);
+    }
+    set(layout.sex, CharKind::Sex);
+    kinds
+}
+
 // ---------------------------------------------------------------------------
 // Layouts
 
@@ -2583,5 +2672,47 @@ mod tests {
         );
         let err: Box<dyn std::error::Error> = Box::new(MrzError::Empty);
         assert!(err.to_string().starts_with("no MRZ text"));
+    }
+
+    #[test]
+    fn position_kinds_follow_the_layouts() {
+        let td3 = position_kinds(MrzFormat::Td3);
+        assert_eq!(td3.len(), 2);
+        assert!(td3.iter().all(|l| l.len() == 44));
+        assert!(td3[0].iter().all(|&k| k == CharKind::Letter));
+        let line2: String = td3[1]
+            .iter()
+            .map(|k| match k {
+                CharKind::Letter => 'A',
+                CharKind::Digit => '9',
+                CharKind::Alphanumeric => 'X',
+                CharKind::Sex => 'S',
+            })
+            .collect();
+        assert_eq!(line2, "XXXXXXXXX9AAA9999999S9999999XXXXXXXXXXXXXX99");
+        let td1 = position_kinds(MrzFormat::Td1);
+        let line1: String = td1[0]
+            .iter()
+            .map(|k| if *k == CharKind::Letter { 'A' } else { 'X' })
+            .collect();
+        assert_eq!(line1, "AAAAAXXXXXXXXXXXXXXXXXXXXXXXXX");
+        assert_eq!(td1[0][14], CharKind::Digit);
+        assert_eq!(td1[1][7], CharKind::Sex);
+        assert_eq!(td1[1][29], CharKind::Digit);
+        assert!(td1[2].iter().all(|&k| k == CharKind::Letter));
+        let td2 = position_kinds(MrzFormat::Td2);
+        assert_eq!(td2[1][35], CharKind::Digit);
+        assert_eq!(td2[1][34], CharKind::Alphanumeric);
+        let visa = position_kinds(MrzFormat::MrvA);
+        assert_eq!(visa[1][43], CharKind::Alphanumeric);
+        // Every specimen's every character is admitted where it stands.
+        for lines in [own_td3(), own_td1(), own_td2(), own_mrv_a(), own_mrv_b()] {
+            let mrz = parse(&lines).unwrap();
+            for (line, kinds) in mrz.lines.iter().zip(position_kinds(mrz.format)) {
+                for (c, kind) in line.chars().zip(kinds) {
+                    assert!(kind.admits(c), "{c} as {kind:?} in {line}");
+                }
+            }
+        }
     }
 }

@@ -36,6 +36,8 @@ pub enum Reason {
     SpoofSuspected,
     /// An active-liveness challenge was not performed.
     ChallengeFailed,
+    /// A photo that should show an identity document shows none.
+    DocumentNotFound,
 }
 
 impl Reason {
@@ -58,6 +60,7 @@ impl Reason {
             Self::FaceMismatch => "face_mismatch",
             Self::SpoofSuspected => "spoof_suspected",
             Self::ChallengeFailed => "challenge_failed",
+            Self::DocumentNotFound => "document_not_found",
         }
     }
 }

@@ -51,7 +51,8 @@ pub fn run(args: &[String]) -> Result<()> {
     };
     match what.as_str() {
         "begin" => begin(&parse(rest)?),
-        other => bail!("unknown benchmark {other:?}; available: begin"),
+        "pipeline" => crate::bench_pipeline::run(rest),
+        other => bail!("unknown benchmark {other:?}; available: begin, pipeline"),
     }
 }
 

@@ -5,12 +5,15 @@
 use anyhow::{Result, bail};
 
 mod bench;
+mod bench_pipeline;
 mod eval_faces;
 mod eval_mrz;
 mod media;
 mod models;
 mod synth_mrz;
 mod verify;
+mod verify_document;
+mod verify_liveness;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -51,7 +54,10 @@ fn print_usage() {
          \x20 bench begin          load POST /begin/ on a release server (--seconds, --connections, --json)\n\
          \x20 models               fetch, convert and verify model files (models --help)\n\
          \x20 eval faces           face detection and match on registry-shipped photos (--json, --dump DIR)\n\
+         \x20 bench pipeline       per-stage latency on 1080p inputs, tract vs python onnxruntime (--json)\n\
          \x20 verify face          selfie vs document portrait on your own files: SELFIE DOCUMENT\n\
+         \x20 verify document      read an identity document: FRONT [BACK] (--today, --types, --countries)\n\
+         \x20 verify liveness      passive or active liveness: FRAME... [--challenges left,up,...]\n\
          \x20 eval mrz             MRZ read rate on synthetic OCR-B documents (--json, --count N, --seed S)"
     );
 }

@@ -12,11 +12,15 @@ use kyc_verify::intake::{Intake, IntakeLimits, intake};
 use serde_json::{Value, json};
 
 pub fn run(args: &[String]) -> Result<()> {
+    kyc_verify::runtime::configure(kyc_verify::runtime::available_threads());
     match args.split_first() {
         Some((what, rest)) if what == "face" => face(rest),
+        Some((what, rest)) if what == "document" => crate::verify_document::run(rest),
+        Some((what, rest)) if what == "liveness" => crate::verify_liveness::run(rest),
         _ => bail!(
             "usage: cargo xtask verify face SELFIE DOCUMENT [--threshold T] [--json]\n\
-             (verify document and verify liveness come with their pipelines)"
+             \x20      cargo xtask verify document FRONT [BACK] [--json]\n\
+             \x20      cargo xtask verify liveness FRAME... [--challenges left,right,up,down] [--json]"
         ),
     }
 }

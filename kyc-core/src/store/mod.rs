@@ -7,6 +7,7 @@
 //! makes each batch durable with one fsync.
 
 mod audit;
+mod captures;
 mod companies;
 mod sessions;
 mod staff;
@@ -22,6 +23,7 @@ use sqlx::sqlite::{
 };
 
 pub use audit::{AuditQuery, AuditRecord};
+pub use captures::{CaptureRecord, CaptureStored, JobRecord, NewCapture};
 pub use companies::{CompanyChange, CompanyRecord, NewCompany};
 pub use sessions::{NewSession, SessionQuery, SessionRecord, StepRecorded};
 pub use staff::{NewStaff, StaffRecord};
@@ -172,6 +174,15 @@ impl Store {
     }
 
     /// Waits for pending writes and closes the pools.
+    /// What a SELECT appends to hold the rows it reads until the
+    /// transaction ends (SQLite's single writer holds everything anyway).
+    pub(crate) fn row_lock(&self) -> &'static str {
+        match self.db {
+            Db::Postgres(_) => " FOR UPDATE",
+            Db::Sqlite { .. } => "",
+        }
+    }
+
     pub async fn close(&self) {
         self.writer.stop().await;
         match &self.db {

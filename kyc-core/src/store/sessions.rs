@@ -71,15 +71,18 @@ pub enum StepRecorded {
     NoSuchStep,
     /// The session is completed, expired or cancelled: nothing may change it.
     Closed(SessionStatus),
+    /// A verification job's result was already written (a job resumed by
+    /// two servers at once finishes once).
+    AlreadyDone,
 }
 
-enum Change {
+pub(super) enum Change {
     Refused(StepRecorded),
     Write { json: String, completed: bool },
 }
 
 /// What recording `progress` for step `key` does to `record`.
-fn change_progress(
+pub(super) fn change_progress(
     record: &SessionRecord,
     key: &str,
     progress: &StepProgress,
@@ -99,6 +102,11 @@ fn change_progress(
     let json = serde_json::to_string(&all).map_err(StoreError::corrupt)?;
     Ok(Change::Write { json, completed })
 }
+
+/// Writes a session's progress ($1) at $2, completing it when $3 holds; $4 is the id.
+pub(super) const UPDATE_PROGRESS: &str = "UPDATE sessions SET progress = $1, updated_at = $2, \
+    version = version + 1, status = CASE WHEN $3 THEN 'completed' ELSE status END, \
+    completed_at = CASE WHEN $3 THEN $2 ELSE completed_at END WHERE id = $4";
 
 /// A session about to be stored.
 #[derive(Debug, Clone)]
@@ -309,14 +317,9 @@ impl Store {
         progress: StepProgress,
         now: Millis,
     ) -> Result<StepRecorded, StoreError> {
-        let lock = match self.db {
-            Db::Postgres(_) => " FOR UPDATE",
-            Db::Sqlite { .. } => "",
-        };
+        let lock = self.row_lock();
         let select = format!("SELECT {COLUMNS} FROM sessions WHERE id = $1{lock}");
-        let update = "UPDATE sessions SET progress = $1, updated_at = $2, version = version + 1, \
-                      status = CASE WHEN $3 THEN 'completed' ELSE status END, \
-                      completed_at = CASE WHEN $3 THEN $2 ELSE completed_at END WHERE id = $4";
+        let update = UPDATE_PROGRESS;
         let outcome = write_tx!(self, tx => {
             let record: Option<SessionRecord> =
                 sqlx::query_as(&select).bind(id).fetch_optional(&mut *tx).await?;

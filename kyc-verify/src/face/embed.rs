@@ -9,12 +9,11 @@
 //! [`Preprocess::VGGFACE`].
 
 use std::path::Path;
-use std::sync::Arc;
 
 use image::RgbImage;
-use tract_onnx::prelude::*;
 
 use super::FaceError;
+use crate::runtime::{self, OnnxModel};
 
 /// The crop side the model takes.
 pub const INPUT_SIZE: u32 = 224;
@@ -80,22 +79,19 @@ pub fn cosine_similarity(a: &[f32], b: &[f32]) -> f32 {
     (dot / (na.sqrt() * nb.sqrt())) as f32
 }
 
-/// faceres-deep, optimised once for a batch of one.
+/// The one input shape: a batch of one NHWC crop.
+const INPUT_SHAPE: [usize; 4] = [1, INPUT_SIZE as usize, INPUT_SIZE as usize, 3];
+
+/// faceres-deep, optimised once (at load) for a batch of one.
 pub struct FaceEmbedder {
-    plan: Arc<TypedRunnableModel>,
+    model: OnnxModel,
     preprocess: Preprocess,
 }
 
 impl FaceEmbedder {
     pub fn load(path: &Path, preprocess: Preprocess) -> Result<Self, FaceError> {
-        let size = INPUT_SIZE as usize;
-        let plan = tract_onnx::onnx()
-            .model_for_path(path)
-            .and_then(|m| m.with_input_fact(0, f32::fact([1, size, size, 3]).into()))
-            .and_then(|m| m.into_optimized())
-            .and_then(|m| m.into_runnable())
-            .map_err(|e| FaceError::model(path, &e))?;
-        Ok(Self { plan, preprocess })
+        let model = OnnxModel::load_for_shape(path, &INPUT_SHAPE)?;
+        Ok(Self { model, preprocess })
     }
 
     pub fn preprocess(&self) -> Preprocess {
@@ -111,23 +107,16 @@ impl FaceEmbedder {
                 crop.height()
             )));
         }
-        let input = to_input(crop, self.preprocess);
-        let size = INPUT_SIZE as usize;
-        let tensor = Tensor::from_shape(&[1, size, size, 3], &input)
-            .map_err(|e| FaceError::Inference(e.to_string()))?;
         let outputs = self
-            .plan
-            .run(tvec!(tensor.into()))
-            .map_err(|e| FaceError::Inference(e.to_string()))?;
+            .model
+            .run(&INPUT_SHAPE, to_input(crop, self.preprocess))?;
         // Outputs are age, gender and descriptor; pick the descriptor by size
         // rather than trusting the order.
         let raw = outputs
             .iter()
             .find(|t| t.len() == DESCRIPTOR_LEN)
-            .ok_or_else(|| FaceError::Inference("no 1024-d output from faceres".into()))?
-            .try_as_plain_ram()
-            .and_then(|v| v.as_slice::<f32>())
-            .map_err(|e| FaceError::Inference(e.to_string()))?
+            .ok_or_else(|| FaceError::Inference("no 1024-d output from faceres".into()))
+            .and_then(|t| runtime::output_slice(t).map_err(FaceError::Inference))?
             .to_vec();
         Descriptor::from_raw(raw).ok_or_else(|| {
             FaceError::Inference("faceres gave a zero or non-finite descriptor".into())

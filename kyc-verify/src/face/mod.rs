@@ -35,15 +35,6 @@ pub enum FaceError {
     Config(String),
 }
 
-impl FaceError {
-    fn model(path: &Path, err: &dyn std::fmt::Display) -> Self {
-        Self::Model {
-            path: path.to_path_buf(),
-            message: err.to_string(),
-        }
-    }
-}
-
 /// File names inside the model directory.
 pub const DETECTOR_FILE: &str = "centerface.onnx";
 pub const DESCRIPTOR_FILE: &str = "faceres-deep.onnx";

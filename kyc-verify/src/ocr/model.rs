@@ -1,97 +1,43 @@
 //! One ONNX model run with tract, optimised once per concrete input shape:
 //! PP-OCR's graphs have dynamic sizes, and tract runs fastest on a plan built
 //! for fixed dimensions, so plans are cached by shape (callers keep the number
-//! of shapes small by padding to buckets).
+//! of shapes small by padding to buckets). The caching itself is
+//! [`crate::runtime::OnnxModel`]'s; this wrapper speaks [`OcrError`].
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
 
 use image::RgbImage;
-use tract_onnx::prelude::*;
 
 use super::OcrError;
+use crate::runtime::{self, ModelError};
 
-type Plan = Arc<TypedRunnableModel>;
+#[derive(Debug)]
+pub(crate) struct OnnxModel(runtime::OnnxModel);
 
-/// Most plans kept at once; the oldest shapes are dropped beyond this.
-const MAX_PLANS: usize = 16;
-
-pub(crate) struct OnnxModel {
-    path: PathBuf,
-    graph: InferenceModel,
-    plans: Mutex<HashMap<[usize; 4], Plan>>,
-}
-
-impl std::fmt::Debug for OnnxModel {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OnnxModel")
-            .field("path", &self.path)
-            .finish_non_exhaustive()
+impl From<ModelError> for OcrError {
+    fn from(err: ModelError) -> Self {
+        match err {
+            ModelError::Load { path, message } => OcrError::Model { path, message },
+            ModelError::Inference { message, .. } => OcrError::Inference(message),
+        }
     }
 }
 
 impl OnnxModel {
     pub(crate) fn load(path: &Path) -> Result<Self, OcrError> {
-        if !path.is_file() {
-            return Err(OcrError::Model {
-                path: path.to_path_buf(),
-                message: "no such file; run `cargo xtask models`".into(),
-            });
-        }
-        let graph = tract_onnx::onnx()
-            .model_for_path(path)
-            .map_err(|err| OcrError::Model {
-                path: path.to_path_buf(),
-                message: format!("{err:#}"),
-            })?;
-        Ok(Self {
-            path: path.to_path_buf(),
-            graph,
-            plans: Mutex::new(HashMap::new()),
-        })
-    }
-
-    fn plan(&self, shape: [usize; 4]) -> Result<Plan, OcrError> {
-        let mut plans = self
-            .plans
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(plan) = plans.get(&shape) {
-            return Ok(plan.clone());
-        }
-        let plan = self
-            .graph
-            .clone()
-            .with_input_fact(0, f32::fact(shape).into())
-            .and_then(|model| model.into_optimized())
-            .and_then(|model| model.into_runnable())
-            .map_err(|err| OcrError::Model {
-                path: self.path.clone(),
-                message: format!("cannot plan for input {shape:?}: {err:#}"),
-            })?;
-        if plans.len() >= MAX_PLANS {
-            plans.clear();
-        }
-        plans.insert(shape, plan.clone());
-        Ok(plan)
+        Ok(Self(runtime::OnnxModel::load(path)?))
     }
 
     /// Runs the model on one NCHW input and returns its first output, flat.
     pub(crate) fn run(&self, input: Vec<f32>, shape: [usize; 4]) -> Result<Vec<f32>, OcrError> {
-        let plan = self.plan(shape)?;
-        let tensor = Tensor::from_shape(&shape, &input).map_err(inference)?;
-        let outputs = plan.run(tvec!(tensor.into())).map_err(inference)?;
+        let outputs = self.0.run(&shape, input)?;
         let first = outputs
             .first()
             .ok_or_else(|| OcrError::Inference("the model gave no output".into()))?;
-        let view = first.to_plain_array_view::<f32>().map_err(inference)?;
-        Ok(view.iter().copied().collect())
+        Ok(runtime::output_slice(first)
+            .map_err(OcrError::Inference)?
+            .to_vec())
     }
-}
-
-fn inference(err: TractError) -> OcrError {
-    OcrError::Inference(format!("{err:#}"))
 }
 
 /// `image` as PP-OCR's input: NCHW, channels B, G, R, each (v/255 − 0.5)/0.5,

@@ -139,6 +139,317 @@ pub fn ctc_greedy_decode(probs: &[f32], classes: usize, allowed: Option<&[bool]>
     out
 }
 
+/// The recogniser's output folded onto a small alphabet: per time step the
+/// probability of the blank and of each of `symbols` symbols, each the sum
+/// over the dictionary classes that stand for it (`a`, `A` and the
+/// full-width `Ａ` are one MRZ letter). Decoding against a layout is then
+/// cheap: a few dozen columns instead of 6625.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FoldedSteps {
+    /// Number of symbols (blank excluded).
+    pub symbols: usize,
+    /// Per step, `symbols + 1` values: the blank first, then each symbol.
+    pub probs: Vec<f32>,
+}
+
+impl FoldedSteps {
+    /// Folds `probs` (time steps × `classes`) with `map`: class → symbol
+    /// index, `None` for a class that stands for no symbol (its probability is dropped).
+    pub fn fold(probs: &[f32], classes: usize, map: &[Option<u8>], symbols: usize) -> Self {
+        let mut out = Vec::new();
+        if classes == 0 {
+            return Self {
+                symbols,
+                probs: out,
+            };
+        }
+        for row in probs.chunks_exact(classes) {
+            let start = out.len();
+            out.resize(start + symbols + 1, 0.0);
+            out[start] = row[0];
+            for (class, &p) in row.iter().enumerate().skip(1) {
+                if let Some(Some(symbol)) = map.get(class)
+                    && let Some(slot) = out.get_mut(start + 1 + *symbol as usize)
+                {
+                    *slot += p;
+                }
+            }
+        }
+        Self {
+            symbols,
+            probs: out,
+        }
+    }
+
+    /// A view of the same steps where each `(from, into)` pair's
+    /// probability is added to `into` and taken from `from`: a letters-only
+    /// place reads the digit `0` as the letter `O` it stands for.
+    pub fn folded_into(&self, pairs: &[(usize, usize)]) -> Self {
+        let mut probs = self.probs.clone();
+        let width = self.symbols + 1;
+        for row in probs.chunks_exact_mut(width) {
+            for &(from, into) in pairs {
+                if from < self.symbols && into < self.symbols {
+                    row[1 + into] += row[1 + from];
+                    row[1 + from] = 0.0;
+                }
+            }
+        }
+        Self {
+            symbols: self.symbols,
+            probs,
+        }
+    }
+
+    pub fn steps(&self) -> usize {
+        self.probs.len() / (self.symbols + 1)
+    }
+
+    /// The blank's probability at `step`.
+    pub fn blank(&self, step: usize) -> f32 {
+        self.probs
+            .get(step * (self.symbols + 1))
+            .copied()
+            .unwrap_or(0.0)
+    }
+
+    /// The probability of `symbol` at `step`.
+    pub fn symbol(&self, step: usize, symbol: usize) -> f32 {
+        self.probs
+            .get(step * (self.symbols + 1) + 1 + symbol)
+            .copied()
+            .unwrap_or(0.0)
+    }
+
+    /// Greedy CTC decoding over the folded symbols: the likeliest entry per
+    /// step, runs merged, blanks dropped. The symbols and their steps.
+    pub fn greedy(&self) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        let mut previous = None;
+        for step in 0..self.steps() {
+            let mut best = None;
+            let mut best_p = self.blank(step);
+            for symbol in 0..self.symbols {
+                let p = self.symbol(step, symbol);
+                if p > best_p {
+                    (best, best_p) = (Some(symbol), p);
+                }
+            }
+            if let Some(symbol) = best
+                && previous != Some(symbol)
+            {
+                out.push((symbol, step));
+            }
+            previous = best;
+        }
+        out
+    }
+}
+
+/// One character of a constrained decoding.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Aligned {
+    pub symbol: usize,
+    /// The highest probability the symbol had over its steps.
+    pub probability: f32,
+    /// The step where it had it: where the glyph stands along the line.
+    pub step: usize,
+    /// The likeliest other symbol at that step among those allowed at this
+    /// position, and its probability (0 when no other is allowed).
+    pub second: usize,
+    pub second_probability: f32,
+    /// The likeliest other symbol at that step among all symbols, allowed
+    /// here or not, and its probability.
+    pub rival: usize,
+    pub rival_probability: f32,
+}
+
+/// The most probable CTC path that reads exactly `allowed.len()` symbols,
+/// the symbol at position k one that `allowed[k]` marks (a mask over the
+/// symbols), its probabilities taken from `views[k]` (all views of one line,
+/// same steps and symbols: a position may see look-alikes folded together),
+/// found by dynamic programming over (time step, position, symbol). `None`
+/// when no such path exists (fewer steps than needed, a position that allows
+/// nothing, views that disagree).
+///
+/// Why: an MRZ line has a known length and a known kind of character at
+/// every position (letters in names, digits in dates). Greedy decoding
+/// merges runs of the same glyph (`<<<<`) or splits one, and picks `0` for a
+/// letter `O`; asking for the best reading among the ones the layout permits
+/// uses everything the model said, instead of repairing its top choice afterwards.
+pub fn ctc_constrained_decode(
+    views: &[&FoldedSteps],
+    allowed: &[Vec<bool>],
+) -> Option<Vec<Aligned>> {
+    let n = allowed.len();
+    let steps = *views.first()?;
+    let s = steps.symbols;
+    let t_count = steps.steps();
+    if n == 0
+        || s >= 254
+        || t_count < n
+        || views.len() != n
+        || views
+            .iter()
+            .any(|v| v.symbols != s || v.probs.len() != steps.probs.len())
+        || allowed.iter().any(|a| !a.iter().take(s).any(|&x| x))
+    {
+        return None;
+    }
+    const NONE: f32 = f32::NEG_INFINITY;
+    let ln = |p: f32| p.max(1e-30).ln();
+    // Scores: blank[k] (k symbols read, now on a blank), on[k][c] (the k-th
+    // symbol, 1-based, is c and the path is on it).
+    let mut blank = vec![NONE; n + 1];
+    let mut on = vec![NONE; (n + 1) * s];
+    // Back pointers per step: for blank[k], STAY or the symbol it came from;
+    // for on[k][c], STAY, FROM_BLANK or the previous symbol.
+    const STAY: u8 = 255;
+    const FROM_BLANK: u8 = 254;
+    let mut back_blank = vec![STAY; t_count * (n + 1)];
+    let mut back_on = vec![STAY; t_count * (n + 1) * s];
+    let permitted = |k: usize, c: usize| allowed[k - 1].get(c).copied().unwrap_or(false);
+    blank[0] = ln(steps.blank(0));
+    for c in 0..s {
+        if permitted(1, c) {
+            on[s + c] = ln(views[0].symbol(0, c));
+            back_on[s + c] = FROM_BLANK;
+        }
+    }
+    for t in 1..t_count {
+        let lb = ln(steps.blank(t));
+        let mut next_blank = vec![NONE; n + 1];
+        let mut next_on = vec![NONE; (n + 1) * s];
+        // Positions reachable at t and still completable afterwards.
+        let k_max = n.min(t + 1);
+        let k_min = n.saturating_sub(t_count - t);
+        for k in k_min..=k_max {
+            // Blank after k symbols: stay, or leave symbol k.
+            let mut best = (blank[k], STAY);
+            if k > 0 {
+                for c in 0..s {
+                    let v = on[k * s + c];
+                    if v > best.0 {
+                        best = (v, c as u8);
+                    }
+                }
+            }
+            if best.0 > NONE {
+                next_blank[k] = best.0 + lb;
+                back_blank[t * (n + 1) + k] = best.1;
+            }
+            if k == 0 {
+                continue;
+            }
+            // The two best symbols at k - 1, for "a different symbol before".
+            let mut first = (NONE, usize::MAX);
+            let mut second = (NONE, usize::MAX);
+            if k > 1 {
+                for c in 0..s {
+                    let v = on[(k - 1) * s + c];
+                    if v > first.0 {
+                        second = first;
+                        first = (v, c);
+                    } else if v > second.0 {
+                        second = (v, c);
+                    }
+                }
+            }
+            for c in 0..s {
+                if !permitted(k, c) {
+                    continue;
+                }
+                let mut best = (on[k * s + c], STAY);
+                if blank[k - 1] > best.0 {
+                    best = (blank[k - 1], FROM_BLANK);
+                }
+                let other = if first.1 == c { second } else { first };
+                if other.0 > best.0 && other.1 != usize::MAX {
+                    best = (other.0, other.1 as u8);
+                }
+                if best.0 > NONE {
+                    next_on[k * s + c] = best.0 + ln(views[k - 1].symbol(t, c));
+                    back_on[(t * (n + 1) + k) * s + c] = best.1;
+                }
+            }
+        }
+        blank = next_blank;
+        on = next_on;
+    }
+    // The end: on the last symbol or on a blank after it.
+    #[derive(Clone, Copy)]
+    enum State {
+        Blank(usize),
+        On(usize, usize),
+    }
+    let mut end = (blank[n], State::Blank(n));
+    for c in 0..s {
+        if on[n * s + c] > end.0 {
+            end = (on[n * s + c], State::On(n, c));
+        }
+    }
+    if end.0 == NONE {
+        return None;
+    }
+    // Walk back, noting each symbol's steps.
+    let mut symbol_steps: Vec<(usize, Vec<usize>)> = vec![(usize::MAX, Vec::new()); n];
+    let mut state = end.1;
+    for t in (0..t_count).rev() {
+        match state {
+            State::Blank(k) => {
+                let from = back_blank[t * (n + 1) + k];
+                if t > 0 && from != STAY {
+                    state = State::On(k, from as usize);
+                }
+            }
+            State::On(k, c) => {
+                if let Some(slot) = symbol_steps.get_mut(k - 1) {
+                    slot.0 = c;
+                    slot.1.push(t);
+                }
+                let from = back_on[(t * (n + 1) + k) * s + c];
+                state = match from {
+                    STAY => State::On(k, c),
+                    FROM_BLANK => State::Blank(k - 1),
+                    prev => State::On(k - 1, prev as usize),
+                };
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(n);
+    for (k, (symbol, at)) in symbol_steps.into_iter().enumerate() {
+        if symbol == usize::MAX {
+            return None;
+        }
+        let view = views[k];
+        let step = at
+            .iter()
+            .copied()
+            .max_by(|&a, &b| view.symbol(a, symbol).total_cmp(&view.symbol(b, symbol)))?;
+        let (mut second, mut second_probability) = (symbol, 0.0f32);
+        let (mut rival, mut rival_probability) = (symbol, 0.0f32);
+        for other in (0..s).filter(|&o| o != symbol) {
+            let p = view.symbol(step, other);
+            if allowed[k].get(other).copied().unwrap_or(false) && p > second_probability {
+                (second, second_probability) = (other, p);
+            }
+            if p > rival_probability {
+                (rival, rival_probability) = (other, p);
+            }
+        }
+        out.push(Aligned {
+            symbol,
+            probability: view.symbol(step, symbol),
+            step,
+            second,
+            second_probability,
+            rival,
+            rival_probability,
+        });
+    }
+    Some(out)
+}
+
 /// A recognised line.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LineText {
@@ -324,5 +635,66 @@ mod tests {
         assert_eq!(bucket_width(321), 480);
         assert_eq!(bucket_width(1000), 1120);
         assert_eq!(bucket_width(1920), 1920);
+    }
+
+    /// Folded steps over 3 symbols (A, B, <) from per-step (blank, A, B, <) rows.
+    fn folded(rows: &[[f32; 4]]) -> FoldedSteps {
+        FoldedSteps {
+            symbols: 3,
+            probs: rows.iter().flatten().copied().collect(),
+        }
+    }
+
+    const BLANK: [f32; 4] = [0.9, 0.03, 0.03, 0.04];
+    const A: [f32; 4] = [0.05, 0.9, 0.03, 0.02];
+    const FILL: [f32; 4] = [0.05, 0.02, 0.03, 0.9];
+
+    #[test]
+    fn folding_sums_the_classes_of_one_symbol() {
+        // Classes: blank, a, A, 中, <; symbols A = 0, < = 1.
+        let map = [None, Some(0), Some(0), None, Some(1)];
+        let probs = [0.1, 0.2, 0.3, 0.3, 0.1];
+        let f = FoldedSteps::fold(&probs, 5, &map, 2);
+        assert_eq!(f.steps(), 1);
+        assert!((f.blank(0) - 0.1).abs() < 1e-6);
+        assert!((f.symbol(0, 0) - 0.5).abs() < 1e-6);
+        assert!((f.symbol(0, 1) - 0.1).abs() < 1e-6);
+        let moved = f.folded_into(&[(1, 0)]);
+        assert!((moved.symbol(0, 0) - 0.6).abs() < 1e-6);
+        assert_eq!(moved.symbol(0, 1), 0.0);
+    }
+
+    #[test]
+    fn the_constrained_decoder_restores_a_merged_run_of_fillers() {
+        // A, then one long run of < with no blank inside: greedy reads "A<".
+        let steps = folded(&[BLANK, A, BLANK, FILL, FILL, FILL, FILL, BLANK]);
+        assert_eq!(steps.greedy().len(), 2);
+        let any = vec![true; 3];
+        let views = vec![&steps; 3];
+        let read = ctc_constrained_decode(&views, &vec![any.clone(); 3]).unwrap();
+        let symbols: Vec<usize> = read.iter().map(|a| a.symbol).collect();
+        assert_eq!(symbols, [0, 2, 2]);
+        assert!(read[1].step < read[2].step);
+        // Too many characters for the steps: no reading.
+        let views = vec![&steps; 9];
+        assert!(ctc_constrained_decode(&views, &vec![any; 9]).is_none());
+    }
+
+    #[test]
+    fn the_constrained_decoder_keeps_each_place_to_its_kind() {
+        // The second glyph looks like B (0.6) but the place admits only < and A.
+        let b_ish = [0.05, 0.05, 0.6, 0.3];
+        let steps = folded(&[A, BLANK, b_ish, BLANK]);
+        let views = vec![&steps; 2];
+        let allowed = vec![vec![true, true, true], vec![true, false, true]];
+        let read = ctc_constrained_decode(&views, &allowed).unwrap();
+        assert_eq!(read[1].symbol, 2);
+        assert!((read[1].probability - 0.3).abs() < 1e-6);
+        // The likeliest symbol overall is still reported as the rival.
+        assert_eq!(read[1].rival, 1);
+        assert!((read[1].rival_probability - 0.6).abs() < 1e-6);
+        // A place that admits nothing, or views of another length: no reading.
+        assert!(ctc_constrained_decode(&views, &[vec![true; 3], vec![false; 3]]).is_none());
+        assert!(ctc_constrained_decode(&[&steps], &allowed).is_none());
     }
 }

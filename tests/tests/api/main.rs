@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod captures;
 mod encodings;
 mod hmac;
 mod lifecycle;

@@ -1,0 +1,230 @@
+//! The inference runtime every model shares: how many threads tract's kernels
+//! may use, and [`OnnxModel`], an ONNX graph that keeps one optimised plan per
+//! concrete input shape.
+//!
+//! Why threads are set here, once: tract runs a plan on the calling thread
+//! unless its linear-algebra crate is built with `multithread-mm` (the
+//! workspace enables it) and a rayon pool is installed as its executor. The
+//! pool is process-wide, so the server (or an xtask) calls [`configure`] once
+//! at start-up; every model, whoever loaded it, then splits its matrix
+//! products and large element-wise kernels across that many threads. Without
+//! a call, tract stays single-threaded, as before.
+//!
+//! Why plans are cached by shape: tract optimises a graph for fixed
+//! dimensions (kernel choice, packing, memory plan), which takes from tens of
+//! milliseconds to seconds, and the optimised plan runs several times faster
+//! than the generic graph. Callers keep the number of shapes small (padding to
+//! buckets); a few plans per model stay in memory.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tract_linalg::multithread::{Executor, set_default_executor};
+use tract_onnx::prelude::*;
+
+/// Threads tract's kernels use; 1 until [`configure`] says otherwise.
+static THREADS: AtomicUsize = AtomicUsize::new(1);
+
+/// Lets tract's kernels use `threads` threads (at least 1) in every model of
+/// this process, and returns the number in effect. Call it once at start-up,
+/// before the first inference; calling it again replaces the pool (the
+/// benchmark does, to compare thread counts). One thread means no pool at all:
+/// kernels run on the caller's thread.
+///
+/// On a machine serving several verifications at once, the pool is shared:
+/// two requests running models at the same time take turns on its threads
+/// rather than oversubscribing the cores.
+pub fn configure(threads: usize) -> usize {
+    let threads = threads.max(1);
+    let executor = if threads == 1 {
+        Executor::SingleThread
+    } else {
+        Executor::multithread_with_name(threads, "kyc-inference")
+    };
+    set_default_executor(executor);
+    THREADS.store(threads, Ordering::Relaxed);
+    threads
+}
+
+/// The thread count [`configure`] set (1 before any call).
+pub fn threads() -> usize {
+    THREADS.load(Ordering::Relaxed)
+}
+
+/// The cores this process may use: the natural argument to [`configure`].
+pub fn available_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(std::num::NonZeroUsize::get)
+        .unwrap_or(1)
+}
+
+/// Why a model could not be loaded or run.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("model file {}: {message}", path.display())]
+    Load { path: PathBuf, message: String },
+    #[error("model {}: {message}", path.display())]
+    Inference { path: PathBuf, message: String },
+}
+
+/// An optimised, runnable plan for one input shape.
+pub type Plan = Arc<TypedRunnableModel>;
+
+/// Plans kept per model; the least recently built goes first beyond this.
+const MAX_PLANS: usize = 8;
+
+/// One ONNX graph with a single `f32` input, planned lazily per input shape.
+/// Share it behind `&self`: the plan cache is behind a mutex, and a plan is
+/// built outside it so that other shapes need not wait.
+pub struct OnnxModel {
+    path: PathBuf,
+    graph: InferenceModel,
+    /// (shape, plan), oldest first.
+    plans: Mutex<Vec<(Vec<usize>, Plan)>>,
+}
+
+impl std::fmt::Debug for OnnxModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OnnxModel")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OnnxModel {
+    /// Reads the graph; nothing is optimised until a shape is asked for.
+    pub fn load(path: &Path) -> Result<Self, ModelError> {
+        if !path.is_file() {
+            return Err(ModelError::Load {
+                path: path.to_path_buf(),
+                message: "no such file; run `cargo xtask models`".into(),
+            });
+        }
+        let graph = tract_onnx::onnx()
+            .model_for_path(path)
+            .map_err(|err| ModelError::Load {
+                path: path.to_path_buf(),
+                message: format!("{err:#}"),
+            })?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            graph,
+            plans: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// [`OnnxModel::load`], then the plan for `shape` built at once, so a
+    /// model with a fixed input fails at load time rather than on first use
+    /// and its first request is not slow.
+    pub fn load_for_shape(path: &Path, shape: &[usize]) -> Result<Self, ModelError> {
+        let model = Self::load(path)?;
+        model.plan(shape)?;
+        Ok(model)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The optimised plan for `shape`, built on first use.
+    pub fn plan(&self, shape: &[usize]) -> Result<Plan, ModelError> {
+        if let Some(plan) = self.cached(shape) {
+            return Ok(plan);
+        }
+        let plan = self
+            .graph
+            .clone()
+            .with_input_fact(0, f32::fact(shape).into())
+            .and_then(|model| model.into_optimized())
+            .and_then(|model| model.into_runnable())
+            .map_err(|err| ModelError::Load {
+                path: self.path.clone(),
+                message: format!("cannot plan for input {shape:?}: {err:#}"),
+            })?;
+        let mut plans = self
+            .plans
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !plans.iter().any(|(s, _)| s == shape) {
+            if plans.len() >= MAX_PLANS {
+                plans.remove(0);
+            }
+            plans.push((shape.to_vec(), plan.clone()));
+        }
+        Ok(plan)
+    }
+
+    fn cached(&self, shape: &[usize]) -> Option<Plan> {
+        let plans = self
+            .plans
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        plans
+            .iter()
+            .find(|(s, _)| s == shape)
+            .map(|(_, plan)| plan.clone())
+    }
+
+    /// Runs the model on one input of `shape` (row-major, `input.len()` must
+    /// be the product of `shape`) and returns every output. The vector
+    /// becomes the input tensor without a copy.
+    pub fn run(&self, shape: &[usize], input: Vec<f32>) -> Result<TVec<TValue>, ModelError> {
+        let plan = self.plan(shape)?;
+        let tensor = tract_ndarray::Array::from_shape_vec(shape, input)
+            .map_err(|err| self.inference(&err))?
+            .into_tensor();
+        plan.run(tvec!(tensor.into()))
+            .map_err(|err| self.inference(&format!("{err:#}")))
+    }
+
+    /// As [`OnnxModel::run`], with every output copied out flat, in the
+    /// graph's output order.
+    pub fn run_flat(&self, shape: &[usize], input: Vec<f32>) -> Result<Vec<Vec<f32>>, ModelError> {
+        self.run(shape, input)?
+            .iter()
+            .map(|output| {
+                output
+                    .to_plain_array_view::<f32>()
+                    .map(|view| view.iter().copied().collect())
+                    .map_err(|err| self.inference(&format!("{err:#}")))
+            })
+            .collect()
+    }
+
+    fn inference(&self, err: &dyn std::fmt::Display) -> ModelError {
+        ModelError::Inference {
+            path: self.path.clone(),
+            message: err.to_string(),
+        }
+    }
+}
+
+/// A flat view of one `f32` output, without copying.
+pub fn output_slice(output: &TValue) -> Result<&[f32], String> {
+    output
+        .try_as_plain_ram()
+        .and_then(|v| v.as_slice::<f32>())
+        .map_err(|err| format!("{err:#}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configure_clamps_and_reports_threads() {
+        assert_eq!(configure(0), 1);
+        assert_eq!(threads(), 1);
+        assert!(available_threads() >= 1);
+    }
+
+    #[test]
+    fn a_missing_file_says_which_command_makes_it() {
+        let err = OnnxModel::load(Path::new("/nonexistent/model.onnx"))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("cargo xtask models"), "{err}");
+    }
+}

@@ -1,0 +1,1056 @@
+//! `cargo xtask bench pipeline [--json] [--runs N] [--threads N] [--models DIR]`:
+//! how long the verification pipelines take on a 1920×1080 document photo, a
+//! 1920×1080 selfie and ten video frames, stage by stage, and how tract's
+//! speed compares with onnxruntime's on the same models and inputs.
+//!
+//! Why a comparison rather than bare figures: this machine is shared and its
+//! speed moves with whatever else runs, so each tract figure is set beside an
+//! onnxruntime figure measured within the same minute (the Python reference,
+//! `xtask/py/reference_pipeline.py`, runs as a child process between the Rust
+//! measurements), and the ratio is what to read.
+//!
+//! What is measured:
+//! - per stage (Rust): JPEG decode, quality checks, face detection, alignment,
+//!   the face descriptor, passive liveness on one face crop (antispoof +
+//!   liveness), MRZ text detection and recognition;
+//! - per model, tract and onnxruntime on byte-identical input tensors (written
+//!   by this command to `target/bench-pipeline/`), at the configured thread
+//!   count and at one thread each; the largest output difference is reported
+//!   too, so a fast but wrong runtime would show;
+//! - the whole verdict: document reading (`document::read_document`), selfie
+//!   against document portrait (`FacePipeline::compare`) and passive liveness
+//!   on ten frames, JPEG decoding included, against the same pipeline written
+//!   with onnxruntime in the reference script.
+//!
+//! The inputs are made here from nothing but the OCR-B font and a real face
+//! photo: a synthetic passport (as `eval mrz` draws them) with the photo in its
+//! portrait box, laid on a table; the photo enlarged on a plain background as
+//! the selfie; the selfie at 1280×720, shifted a little per frame, as the
+//! video frames.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use image::imageops::FilterType;
+use image::{DynamicImage, Rgb, RgbImage};
+use kyc_verify::document::{self, DocumentPolicy};
+use kyc_verify::face::detect::DetectedFace;
+use kyc_verify::face::{FaceMatchConfig, FacePipeline, default_model_dir};
+use kyc_verify::intake::{self, Intake, IntakeLimits};
+use kyc_verify::mrz::MrzFormat;
+use kyc_verify::ocr::{LINE_HEIGHT, MAX_WIDTH, Ocr, TextBox, bucket_width, crop_upright};
+use kyc_verify::quality::{self, Capture, QualityPolicy};
+use kyc_verify::runtime::{self, OnnxModel};
+use serde_json::{Value, json};
+use time::macros::date;
+
+use crate::{media, synth_mrz};
+
+/// The day the synthetic document is read (its expiry is relative to it).
+const TODAY: time::Date = date!(2026 - 11 - 24);
+/// Frames of the passive liveness check.
+const FRAMES: usize = 10;
+/// Size of the liveness video frames.
+const FRAME_SIZE: (u32, u32) = (1280, 720);
+/// Long side the liveness frames are searched for a face at: the face fills a
+/// good part of a selfie frame, so a small picture finds it.
+pub const LIVENESS_LONG_SIDE: u32 = 320;
+/// Input sides of the two passive liveness models (NHWC, RGB 0..1).
+const ANTISPOOF_SIDE: u32 = 128;
+const LIVENESS_SIDE: u32 = 32;
+const ANTISPOOF_FILE: &str = "antispoof.onnx";
+const LIVENESS_FILE: &str = "liveness.onnx";
+/// How much wider than its aspect ratio an MRZ line goes to the recogniser
+/// (the value `document::read_document` uses).
+const MRZ_STRETCH: f32 = 1.5;
+
+struct Options {
+    json: bool,
+    runs: usize,
+    threads: usize,
+    models: PathBuf,
+    python: bool,
+}
+
+fn parse(args: &[String]) -> Result<Options> {
+    let mut options = Options {
+        json: false,
+        runs: 10,
+        threads: runtime::available_threads(),
+        models: default_model_dir(),
+        python: true,
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let mut number = |name: &str| -> Result<usize> {
+            args.next()
+                .with_context(|| format!("{name} needs a value"))?
+                .parse()
+                .with_context(|| format!("{name} needs a whole number"))
+        };
+        match arg.as_str() {
+            "--json" => options.json = true,
+            "--runs" => options.runs = number("--runs")?.clamp(1, 1000),
+            "--threads" => options.threads = number("--threads")?.clamp(1, 64),
+            "--no-python" => options.python = false,
+            "--models" => {
+                options.models = PathBuf::from(args.next().context("--models needs a directory")?)
+            }
+            other => bail!(
+                "unknown option {other:?}; use --runs N --threads N --models DIR --no-python --json"
+            ),
+        }
+    }
+    Ok(options)
+}
+
+/// Median and 90th percentile of a sample of milliseconds.
+fn summary(ms: &[f64]) -> Value {
+    let mut v = ms.to_vec();
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        return Value::Null;
+    }
+    let at = |p: f64| v[(((p * v.len() as f64).ceil() as usize).clamp(1, v.len())) - 1];
+    // The minimum is the figure least disturbed by other work on the machine.
+    json!({ "median": round2(at(0.5)), "p90": round2(at(0.9)), "min": round2(v[0]) })
+}
+
+fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+fn elapsed_ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1000.0
+}
+
+/// Everything the pipelines need, loaded once.
+struct Models {
+    ocr: Ocr,
+    face: FacePipeline,
+    antispoof: OnnxModel,
+    liveness: OnnxModel,
+}
+
+impl Models {
+    fn load(dir: &Path) -> Result<Self> {
+        let side = |s: u32| [1, s as usize, s as usize, 3];
+        Ok(Self {
+            ocr: Ocr::load(dir)?,
+            face: FacePipeline::load(dir, FaceMatchConfig::default())?,
+            antispoof: OnnxModel::load_for_shape(&dir.join(ANTISPOOF_FILE), &side(ANTISPOOF_SIDE))?,
+            liveness: OnnxModel::load_for_shape(&dir.join(LIVENESS_FILE), &side(LIVENESS_SIDE))?,
+        })
+    }
+}
+
+/// The JPEG files the pipeline is fed.
+struct Inputs {
+    document: Vec<u8>,
+    selfie: Vec<u8>,
+    frames: Vec<Vec<u8>>,
+    mrz: Vec<String>,
+}
+
+pub fn run(args: &[String]) -> Result<()> {
+    let options = parse(args)?;
+    if !options.models.join("centerface.onnx").is_file() {
+        bail!(
+            "no model files in {} — run `cargo xtask models` first",
+            options.models.display()
+        );
+    }
+    let work = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-pipeline");
+    std::fs::create_dir_all(&work)?;
+    let cache = media::default_cache();
+    let skimage = media::ensure(&media::SCIKIT_IMAGE, &cache.join("scikit-image"))?;
+    let photo = image::open(skimage.join("skimage/data/astronaut.png"))
+        .context("reading astronaut.png")?
+        .to_rgb8();
+    let inputs = make_inputs(&photo)?;
+    let document_path = work.join("document.jpg");
+    let selfie_path = work.join("selfie.jpg");
+    std::fs::write(&document_path, &inputs.document)?;
+    std::fs::write(&selfie_path, &inputs.selfie)?;
+    let mut frame_paths = Vec::new();
+    for (i, frame) in inputs.frames.iter().enumerate() {
+        let path = work.join(format!("frame{i}.jpg"));
+        std::fs::write(&path, frame)?;
+        frame_paths.push(path);
+    }
+
+    let threads = runtime::configure(options.threads);
+    let models = Models::load(&options.models)?;
+    let python = if options.python {
+        Some(Python::locate()?)
+    } else {
+        None
+    };
+
+    eprintln!("bench pipeline: warming up (plans are built on first use)…");
+    let first = Instant::now();
+    let outcome = verdict(&models, &inputs)?;
+    let first_verdict_ms = elapsed_ms(first);
+
+    eprintln!("bench pipeline: {} runs of every stage…", options.runs);
+    let stages = stage_times(&models, &inputs, options.runs)?;
+
+    // Per model, tract then onnxruntime at each thread count.
+    let specs = model_inputs(&models, &inputs)?;
+    let mut model_rows = Vec::new();
+    let mut thread_counts = vec![threads];
+    if threads != 1 {
+        thread_counts.push(1);
+    }
+    for &t in &thread_counts {
+        runtime::configure(t);
+        eprintln!("bench pipeline: models with tract, {t} thread(s)…");
+        let tract = time_models(&options.models, &specs, options.runs, &work)?;
+        let ort = match &python {
+            Some(py) => {
+                eprintln!("bench pipeline: models with onnxruntime, {t} thread(s)…");
+                Some(py.models(&work.join("tensors.json"), t, options.runs)?)
+            }
+            None => None,
+        };
+        for (spec, tract_ms) in specs.iter().zip(tract) {
+            let ort_row = ort
+                .as_ref()
+                .and_then(|o| o["models"].as_array())
+                .and_then(|rows| rows.iter().find(|r| r["name"] == spec.name.as_str()));
+            let tract_summary = summary(&tract_ms);
+            let ratio = ort_row
+                .and_then(|r| r["ms"]["median"].as_f64())
+                .zip(tract_summary["median"].as_f64())
+                .map(|(o, t)| round2(t / o));
+            model_rows.push(json!({
+                "model": spec.name,
+                "file": spec.file,
+                "shape": spec.shape,
+                "threads": t,
+                "tract_ms": tract_summary,
+                "onnxruntime_ms": ort_row.map(|r| r["ms"].clone()),
+                "ratio": ratio,
+                "max_abs_diff": ort_row.map(|r| r["max_abs_diff"].clone()),
+            }));
+        }
+    }
+
+    // The whole verdict, Rust then Python, at each thread count.
+    let mut verdicts = Vec::new();
+    for &t in &thread_counts {
+        runtime::configure(t);
+        eprintln!("bench pipeline: whole verdict with tract, {t} thread(s)…");
+        let mut rust_ms = Vec::new();
+        for _ in 0..options.runs {
+            let start = Instant::now();
+            verdict(&models, &inputs)?;
+            rust_ms.push(elapsed_ms(start));
+        }
+        let py = match &python {
+            Some(py) => {
+                eprintln!("bench pipeline: whole verdict with onnxruntime, {t} thread(s)…");
+                Some(py.verdict(
+                    &options.models,
+                    &document_path,
+                    &selfie_path,
+                    &frame_paths,
+                    t,
+                    options.runs,
+                )?)
+            }
+            None => None,
+        };
+        let mut parallel_ms = Vec::new();
+        for _ in 0..options.runs {
+            let start = Instant::now();
+            verdict_parallel(&models, &inputs)?;
+            parallel_ms.push(elapsed_ms(start));
+        }
+        let rust = summary(&rust_ms);
+        let ratio = py
+            .as_ref()
+            .and_then(|p| p["verdict_ms"]["median"].as_f64())
+            .zip(rust["median"].as_f64())
+            .map(|(p, r)| round2(r / p));
+        verdicts.push(json!({
+            "threads": t,
+            "rust_ms": rust,
+            "rust_two_pipelines_side_by_side_ms": summary(&parallel_ms),
+            "python_ms": py.as_ref().map(|p| p["verdict_ms"].clone()),
+            "ratio": ratio,
+            "python_stages_ms": py.as_ref().map(|p| p["stages_ms"].clone()),
+            "python_outcome": py.as_ref().map(|p| p["outcome"].clone()),
+        }));
+    }
+    runtime::configure(threads);
+
+    let report = json!({
+        "benchmark": "pipeline",
+        "threads": threads,
+        "runs": options.runs,
+        "inputs": {
+            "document": "1920×1080 JPEG q90: synthetic TD3 passport in OCR-B with astronaut.png as its portrait, on a table",
+            "selfie": "1920×1080 JPEG q90: astronaut.png enlarged on a plain background",
+            "frames": format!("{FRAMES} × {}×{} JPEG q90: the selfie scaled down, shifted a few pixels each", FRAME_SIZE.0, FRAME_SIZE.1),
+            "mrz_printed": inputs.mrz,
+            "liveness_detector_long_side": LIVENESS_LONG_SIDE,
+            "face_detector_long_side": models.face.config().detector.long_side,
+        },
+        "first_verdict_ms_with_plan_builds": round2(first_verdict_ms),
+        "stages_ms": stages,
+        "models": model_rows,
+        "verdict": verdicts,
+        "rust_outcome": outcome,
+        "targets": targets(&verdicts, &model_rows, threads),
+    });
+    if options.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_table(&report);
+    }
+    Ok(())
+}
+
+/// The acceptance targets, read off the figures.
+fn targets(verdicts: &[Value], models: &[Value], threads: usize) -> Value {
+    let at = verdicts.iter().find(|v| v["threads"] == threads);
+    let verdict_ms = at.and_then(|v| v["rust_ms"]["median"].as_f64());
+    let verdict_ratio = at.and_then(|v| v["ratio"].as_f64());
+    let worst_model = models
+        .iter()
+        .filter(|m| m["threads"] == threads)
+        .filter_map(|m| Some((m["model"].as_str()?, m["ratio"].as_f64()?)))
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+    json!({
+        "verdict_at_most_1500_ms": verdict_ms.map(|ms| ms <= 1500.0),
+        "verdict_not_slower_than_python": verdict_ratio.map(|r| r <= 1.0),
+        "every_model_at_most_1_5x_onnxruntime": worst_model.map(|(_, r)| r <= 1.5),
+        "worst_model": worst_model.map(|(name, r)| json!({ "model": name, "ratio": r })),
+    })
+}
+
+fn print_table(r: &Value) {
+    let f = |v: &Value| match v.as_f64() {
+        Some(x) => format!("{x:.1}"),
+        None => "–".into(),
+    };
+    println!(
+        "pipeline bench: {} runs, {} thread(s); medians (p90) in ms",
+        r["runs"], r["threads"]
+    );
+    println!("\nstages (tract):");
+    if let Some(stages) = r["stages_ms"].as_object() {
+        for (name, s) in stages {
+            println!("  {name:<28} {:>8} ({})", f(&s["median"]), f(&s["p90"]));
+        }
+    }
+    println!("\nmodels, tract vs onnxruntime on identical inputs:");
+    println!(
+        "  {:<22} {:<18} {:>3}  {:>16}  {:>16}  {:>6}  {:>9}",
+        "model", "shape", "thr", "tract", "onnxruntime", "ratio", "max diff"
+    );
+    for m in r["models"].as_array().into_iter().flatten() {
+        let shape: Vec<String> = m["shape"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|d| d.to_string())
+            .collect();
+        println!(
+            "  {:<22} {:<18} {:>3}  {:>7} ({:>6})  {:>7} ({:>6})  {:>6}  {:>9}",
+            m["model"].as_str().unwrap_or("?"),
+            shape.join("×"),
+            m["threads"],
+            f(&m["tract_ms"]["median"]),
+            f(&m["tract_ms"]["p90"]),
+            f(&m["onnxruntime_ms"]["median"]),
+            f(&m["onnxruntime_ms"]["p90"]),
+            m["ratio"]
+                .as_f64()
+                .map(|x| format!("{x:.2}"))
+                .unwrap_or("–".into()),
+            m["max_abs_diff"]
+                .as_f64()
+                .map(|x| format!("{x:.1e}"))
+                .unwrap_or("–".into()),
+        );
+    }
+    println!(
+        "\nwhole verdict (document + selfie match + {FRAMES}-frame passive liveness, decoding included):"
+    );
+    for v in r["verdict"].as_array().into_iter().flatten() {
+        println!(
+            "  {} thread(s): Rust/tract {} ({})  Python/onnxruntime {} ({})  ratio {}",
+            v["threads"],
+            f(&v["rust_ms"]["median"]),
+            f(&v["rust_ms"]["p90"]),
+            f(&v["python_ms"]["median"]),
+            f(&v["python_ms"]["p90"]),
+            v["ratio"]
+                .as_f64()
+                .map(|x| format!("{x:.2}"))
+                .unwrap_or("–".into()),
+        );
+        println!(
+            "    Rust, document reading beside face match + liveness on two threads: {} ({})",
+            f(&v["rust_two_pipelines_side_by_side_ms"]["median"]),
+            f(&v["rust_two_pipelines_side_by_side_ms"]["p90"])
+        );
+        if let Some(stages) = v["python_stages_ms"].as_object() {
+            let parts: Vec<String> = stages
+                .iter()
+                .map(|(k, s)| format!("{k} {}", f(&s["median"])))
+                .collect();
+            println!("    python stages: {}", parts.join(", "));
+        }
+    }
+    println!(
+        "\nfirst verdict, plans built on the way: {} ms",
+        f(&r["first_verdict_ms_with_plan_builds"])
+    );
+    println!("outcome (Rust): {}", r["rust_outcome"]);
+    if let Some(p) = r["verdict"].get(0).map(|v| &v["python_outcome"]) {
+        println!("outcome (Python): {p}");
+    }
+    println!("targets: {}", r["targets"]);
+}
+
+// ------------------------------------------------------------------ inputs
+
+fn jpeg(image: &RgbImage, quality: u8) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality)
+        .encode_image(image)
+        .context("JPEG encoding")?;
+    Ok(out)
+}
+
+/// The document, the selfie and the frames, all from `photo` (a portrait).
+fn make_inputs(photo: &RgbImage) -> Result<Inputs> {
+    let font = synth_mrz::load_font(Path::new(synth_mrz::OCR_B_PATH))?;
+    // The first seed that gives a passport: two lines of 44, the widest zone.
+    let (mut rng, doc) = (0u64..64)
+        .find_map(|seed| {
+            let mut rng = synth_mrz::Rng::new(seed);
+            let doc = synth_mrz::random_document(&mut rng, TODAY).ok()?;
+            (doc.format == MrzFormat::Td3).then_some((rng, doc))
+        })
+        .context("no passport among the first 64 seeds")?;
+    let mut card = synth_mrz::render_card(&mut rng, &font, &doc);
+    // The portrait box as `render_card` lays it out (28 % × 50 % of the
+    // card, 4 mm from the left, 16 % from the top); the card is 125 mm wide.
+    let ppm = card.width() as f32 / 125.0;
+    let (w, h) = (card.width() as f32, card.height() as f32);
+    let (bx, by, bw, bh) = (4.0 * ppm, 0.16 * h, 0.28 * w, 0.5 * h);
+    let (pw, ph) = photo.dimensions();
+    // The photo cropped to the box's aspect around its upper middle (the face).
+    let crop_w = (ph as f32 * bw / bh).min(pw as f32) as u32;
+    let crop_x = (pw - crop_w) / 2;
+    let portrait = image::imageops::crop_imm(photo, crop_x, 0, crop_w, ph).to_image();
+    let portrait = image::imageops::resize(&portrait, bw as u32, bh as u32, FilterType::Triangle);
+    image::imageops::overlay(&mut card, &portrait, bx as i64, by as i64);
+    // 1200 px wide: the card fills most of the frame with the table around
+    // it, as a document photo does.
+    let card = image::imageops::resize(&card, 1200, (1200.0 * h / w) as u32, FilterType::Triangle);
+    let mut table = RgbImage::from_fn(1920, 1080, |x, y| {
+        let v = (70 + (x / 16 + y / 24) % 12) as u8;
+        Rgb([v, v.saturating_sub(8), v.saturating_sub(16)])
+    });
+    image::imageops::overlay(
+        &mut table,
+        &card,
+        i64::from((1920 - card.width()) / 2),
+        i64::from(1080u32.saturating_sub(card.height()) / 2),
+    );
+    let document = jpeg(&table, 90)?;
+
+    let selfie_image = selfie_scene(photo, 0);
+    let selfie = jpeg(&selfie_image, 90)?;
+    let frames = (0..FRAMES)
+        .map(|i| {
+            let scene = selfie_scene(photo, i as i64 * 6);
+            let frame =
+                image::imageops::resize(&scene, FRAME_SIZE.0, FRAME_SIZE.1, FilterType::Triangle);
+            jpeg(&frame, 90)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Inputs {
+        document,
+        selfie,
+        frames,
+        mrz: doc.lines,
+    })
+}
+
+/// The photo enlarged to 900 px on a 1920×1080 wall, `shift` pixels right of centre.
+fn selfie_scene(photo: &RgbImage, shift: i64) -> RgbImage {
+    let mut scene = RgbImage::from_fn(1920, 1080, |x, y| {
+        let v = (180 + (x + y) / 60 % 20) as u8;
+        Rgb([v, v, v.saturating_sub(12)])
+    });
+    let big = image::imageops::resize(photo, 900, 900, FilterType::Triangle);
+    image::imageops::overlay(&mut scene, &big, 510 + shift, 90);
+    scene
+}
+
+fn decode(bytes: &[u8]) -> Result<DynamicImage> {
+    match intake::intake(bytes, &IntakeLimits::default()) {
+        Ok(Intake::Image(image)) => Ok(image.image),
+        Ok(Intake::Pdf(_)) => bail!("a PDF where an image was expected"),
+        Err(err) => bail!("intake refused the image: {err}"),
+    }
+}
+
+// ------------------------------------------------------------------ the verdict
+
+/// The whole verdict, timed as the server would run it: decode, read the
+/// document, match the selfie against its portrait, passive liveness on the
+/// frames. Returns a summary of what it found, to compare with Python's.
+fn verdict(models: &Models, inputs: &Inputs) -> Result<Value> {
+    let document = decode(&inputs.document)?.to_rgb8();
+    let selfie = decode(&inputs.selfie)?.to_rgb8();
+    let reading =
+        document::read_document(&models.ocr, &document, TODAY, &DocumentPolicy::default())?;
+    let matched = models.face.compare(&selfie, &document)?;
+    let liveness = passive_liveness(models, &inputs.frames)?;
+    Ok(json!({
+        "mrz_lines": reading.lines.iter().map(|l| l.text.clone()).collect::<Vec<_>>(),
+        "mrz_passed": reading.passed(),
+        "similarity": matched.similarity.map(|s| round3(f64::from(s))),
+        "liveness": liveness,
+    }))
+}
+
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+/// The same verdict with its independent parts on two threads: the
+/// document reading on one, the face match and liveness on the other. A
+/// small model gains little from splitting its matrix products across
+/// cores; two pipelines side by side keep both cores busy.
+fn verdict_parallel(models: &Models, inputs: &Inputs) -> Result<()> {
+    let document = decode(&inputs.document)?.to_rgb8();
+    std::thread::scope(|scope| -> Result<()> {
+        let reading = scope.spawn(|| {
+            document::read_document(&models.ocr, &document, TODAY, &DocumentPolicy::default())
+        });
+        let selfie = decode(&inputs.selfie)?.to_rgb8();
+        models.face.compare(&selfie, &document)?;
+        passive_liveness(models, &inputs.frames)?;
+        match reading.join() {
+            Ok(result) => result.map(|_| ()).map_err(Into::into),
+            Err(_) => bail!("the document reading thread panicked"),
+        }
+    })
+}
+
+/// Passive liveness over video frames, as the liveness module will do it:
+/// per frame, find the face on a small copy, cut it out, score it with both
+/// models; the mean scores decide.
+fn passive_liveness(models: &Models, frames: &[Vec<u8>]) -> Result<Value> {
+    let (mut antispoof, mut live, mut seen) = (0.0f64, 0.0f64, 0usize);
+    for bytes in frames {
+        let frame = decode(bytes)?.to_rgb8();
+        let faces = models
+            .face
+            .detector()
+            .detect_at(&frame, LIVENESS_LONG_SIDE)?;
+        let Some(face) = largest(&faces) else {
+            continue;
+        };
+        let (a, l) = liveness_scores(models, &frame, face)?;
+        antispoof += f64::from(a);
+        live += f64::from(l);
+        seen += 1;
+    }
+    let mean = |sum: f64| (seen > 0).then(|| round3(sum / seen as f64));
+    Ok(json!({ "frames_with_face": seen, "antispoof": mean(antispoof), "live": mean(live) }))
+}
+
+fn largest(faces: &[DetectedFace]) -> Option<&DetectedFace> {
+    faces
+        .iter()
+        .max_by(|a, b| a.bbox.area().total_cmp(&b.bbox.area()))
+}
+
+/// The square around the face box, 1.2 × its longer side, within the image.
+fn face_square(image: &RgbImage, face: &DetectedFace) -> (u32, u32, u32, u32) {
+    let b = face.bbox;
+    let side = b.width().max(b.height()) * 1.2;
+    let (cx, cy) = ((b.left + b.right) / 2.0, (b.top + b.bottom) / 2.0);
+    let (w, h) = (image.width() as f32, image.height() as f32);
+    let left = (cx - side / 2.0).clamp(0.0, w - 1.0);
+    let top = (cy - side / 2.0).clamp(0.0, h - 1.0);
+    let right = (cx + side / 2.0).clamp(left + 1.0, w);
+    let bottom = (cy + side / 2.0).clamp(top + 1.0, h);
+    (
+        left as u32,
+        top as u32,
+        (right - left) as u32,
+        (bottom - top) as u32,
+    )
+}
+
+/// NHWC RGB 0..1 of an image.
+fn rgb_unit(image: &RgbImage) -> Vec<f32> {
+    image
+        .as_raw()
+        .iter()
+        .map(|&v| f32::from(v) / 255.0)
+        .collect()
+}
+
+/// (antispoof score, liveness.onnx's first-class probability) of one face.
+fn liveness_scores(models: &Models, frame: &RgbImage, face: &DetectedFace) -> Result<(f32, f32)> {
+    let (x, y, w, h) = face_square(frame, face);
+    let crop = image::imageops::crop_imm(frame, x, y, w, h).to_image();
+    let a_in = image::imageops::resize(&crop, ANTISPOOF_SIDE, ANTISPOOF_SIDE, FilterType::Triangle);
+    let l_in = image::imageops::resize(&crop, LIVENESS_SIDE, LIVENESS_SIDE, FilterType::Triangle);
+    let side = |s: u32| [1, s as usize, s as usize, 3];
+    let a = models
+        .antispoof
+        .run_flat(&side(ANTISPOOF_SIDE), rgb_unit(&a_in))?;
+    let l = models
+        .liveness
+        .run_flat(&side(LIVENESS_SIDE), rgb_unit(&l_in))?;
+    let score = a.first().and_then(|o| o.first()).copied().unwrap_or(0.0);
+    // liveness.onnx's first class (what the Human library reads as "live").
+    let live = l.first().and_then(|o| o.first()).copied().unwrap_or(0.0);
+    Ok((score, live))
+}
+
+// ------------------------------------------------------------------ stages
+
+fn stage_times(models: &Models, inputs: &Inputs, runs: usize) -> Result<Value> {
+    let names = [
+        "decode_document_jpeg",
+        "decode_selfie_jpeg",
+        "quality_document_and_selfie",
+        "face_detect_selfie",
+        "face_align",
+        "face_embed",
+        "liveness_one_crop",
+        "liveness_detect_frame",
+        "ocr_det",
+        "ocr_rec_mrz_lines",
+        "read_document",
+        "face_compare",
+        "liveness_10_frames",
+    ];
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    let mrz_mask = models
+        .ocr
+        .recognizer
+        .dictionary()
+        .mask(|s| document::mrz_char(s).is_some());
+    let frame0 = decode(&inputs.frames[0])?.to_rgb8();
+    for _ in 0..runs {
+        let mut lap = Vec::with_capacity(names.len());
+        let t = Instant::now();
+        let document_dyn = decode(&inputs.document)?;
+        lap.push(elapsed_ms(t));
+        let t = Instant::now();
+        let selfie_dyn = decode(&inputs.selfie)?;
+        lap.push(elapsed_ms(t));
+        let t = Instant::now();
+        let policy = |capture| QualityPolicy {
+            capture,
+            require_hd: true,
+        };
+        quality::assess(&document_dyn, &policy(Capture::IdentityDocument));
+        quality::assess(&selfie_dyn, &policy(Capture::Face));
+        lap.push(elapsed_ms(t));
+        let (document, selfie) = (document_dyn.to_rgb8(), selfie_dyn.to_rgb8());
+
+        let t = Instant::now();
+        let faces = models.face.detect(&selfie)?;
+        lap.push(elapsed_ms(t));
+        let face = largest(&faces).context("no face in the selfie")?;
+        let t = Instant::now();
+        let crop = models.face.align(&selfie, face)?;
+        lap.push(elapsed_ms(t));
+        let t = Instant::now();
+        models.face.embedder().describe(&crop)?;
+        lap.push(elapsed_ms(t));
+
+        let frame_faces = models
+            .face
+            .detector()
+            .detect_at(&frame0, LIVENESS_LONG_SIDE)?;
+        let frame_face = largest(&frame_faces).context("no face in the first frame")?;
+        let t = Instant::now();
+        liveness_scores(models, &frame0, frame_face)?;
+        lap.push(elapsed_ms(t));
+        let t = Instant::now();
+        models
+            .face
+            .detector()
+            .detect_at(&frame0, LIVENESS_LONG_SIDE)?;
+        lap.push(elapsed_ms(t));
+
+        let t = Instant::now();
+        let boxes = models.ocr.detector.detect(&document)?;
+        lap.push(elapsed_ms(t));
+        let t = Instant::now();
+        for rect in mrz_boxes(&boxes) {
+            models
+                .ocr
+                .recognizer
+                .decode_box(&document, &rect, Some(&mrz_mask), MRZ_STRETCH)?;
+        }
+        lap.push(elapsed_ms(t));
+
+        let t = Instant::now();
+        document::read_document(&models.ocr, &document, TODAY, &DocumentPolicy::default())?;
+        lap.push(elapsed_ms(t));
+        let t = Instant::now();
+        models.face.compare(&selfie, &document)?;
+        lap.push(elapsed_ms(t));
+        let t = Instant::now();
+        passive_liveness(models, &inputs.frames)?;
+        lap.push(elapsed_ms(t));
+        for (slot, ms) in times.iter_mut().zip(lap) {
+            slot.push(ms);
+        }
+    }
+    let mut out = serde_json::Map::new();
+    for (name, ms) in names.iter().zip(&times) {
+        out.insert((*name).to_string(), summary(ms));
+    }
+    Ok(Value::Object(out))
+}
+
+/// The lowest two long text lines, widened as `read_document` widens them.
+fn mrz_boxes(boxes: &[TextBox]) -> Vec<TextBox> {
+    document::line_candidates(boxes)
+        .iter()
+        .rev()
+        .take(2)
+        .map(|b| TextBox {
+            width: b.width + b.height,
+            ..*b
+        })
+        .collect()
+}
+
+// ------------------------------------------------------------------ per model
+
+/// One model and the input tensor both runtimes get.
+struct ModelInput {
+    name: String,
+    file: String,
+    shape: Vec<usize>,
+    input: Vec<f32>,
+}
+
+/// The input tensors of every model, made from the bench inputs the way the
+/// pipelines make them (so the shapes are the ones the pipeline runs).
+fn model_inputs(models: &Models, inputs: &Inputs) -> Result<Vec<ModelInput>> {
+    let document = decode(&inputs.document)?.to_rgb8();
+    let selfie = decode(&inputs.selfie)?.to_rgb8();
+    let frame = decode(&inputs.frames[0])?.to_rgb8();
+    let mut out = Vec::new();
+
+    // CenterFace at the selfie's and at the liveness frame's detection size.
+    for (name, image, long_side) in [
+        (
+            "centerface_selfie",
+            &selfie,
+            models.face.config().detector.long_side,
+        ),
+        ("centerface_frame", &frame, LIVENESS_LONG_SIDE),
+    ] {
+        let (w0, h0) = image.dimensions();
+        let scale = long_side as f32 / w0.max(h0) as f32;
+        let (w, h) = (
+            ((w0 as f32 * scale).round() as u32).max(1),
+            ((h0 as f32 * scale).round() as u32).max(1),
+        );
+        let small = image::imageops::resize(image, w, h, FilterType::Triangle);
+        let (pw, ph) = (
+            (w as usize).div_ceil(32) * 32,
+            (h as usize).div_ceil(32) * 32,
+        );
+        out.push(ModelInput {
+            name: name.into(),
+            file: "centerface.onnx".into(),
+            shape: vec![1, 3, ph, pw],
+            input: bgr_planes(&small, pw, ph, f32::from),
+        });
+    }
+
+    let faces = models.face.detect(&selfie)?;
+    let face = largest(&faces).context("no face in the selfie")?;
+    let crop = models.face.align(&selfie, face)?;
+    let mean = [93.5940f32, 104.7624, 129.1863];
+    out.push(ModelInput {
+        name: "faceres_deep".into(),
+        file: "faceres-deep.onnx".into(),
+        shape: vec![1, 224, 224, 3],
+        input: crop
+            .pixels()
+            .flat_map(|p| {
+                let [r, g, b] = p.0.map(f32::from);
+                [b - mean[0], g - mean[1], r - mean[2]]
+            })
+            .collect(),
+    });
+
+    let frame_faces = models
+        .face
+        .detector()
+        .detect_at(&frame, LIVENESS_LONG_SIDE)?;
+    let frame_face = largest(&frame_faces).context("no face in the first frame")?;
+    let (x, y, w, h) = face_square(&frame, frame_face);
+    let square = image::imageops::crop_imm(&frame, x, y, w, h).to_image();
+    for (name, file, side) in [
+        ("antispoof", ANTISPOOF_FILE, ANTISPOOF_SIDE),
+        ("liveness", LIVENESS_FILE, LIVENESS_SIDE),
+    ] {
+        let small = image::imageops::resize(&square, side, side, FilterType::Triangle);
+        out.push(ModelInput {
+            name: name.into(),
+            file: file.into(),
+            shape: vec![1, side as usize, side as usize, 3],
+            input: rgb_unit(&small),
+        });
+    }
+
+    // PP-OCR: the detector at the document's network size, the recogniser on
+    // the lowest MRZ line.
+    let options = models.ocr.detector.options();
+    let (nw, nh) =
+        kyc_verify::ocr::network_size(document.width(), document.height(), options.max_side);
+    let (pw, ph) = (nw.div_ceil(160) * 160, nh.div_ceil(160) * 160);
+    let small = image::imageops::resize(&document, nw, nh, FilterType::Triangle);
+    let ocr_value = |v: u8| (f32::from(v) / 255.0 - 0.5) / 0.5;
+    out.push(ModelInput {
+        name: "ppocr_det".into(),
+        file: "ppocr-v4-det.onnx".into(),
+        shape: vec![1, 3, ph as usize, pw as usize],
+        input: bgr_planes(&small, pw as usize, ph as usize, ocr_value),
+    });
+    let boxes = models.ocr.detector.detect(&document)?;
+    let line_box = mrz_boxes(&boxes)
+        .into_iter()
+        .next()
+        .context("no MRZ line found on the bench document")?;
+    let line = crop_upright(&document, &line_box, LINE_HEIGHT, MAX_WIDTH, MRZ_STRETCH);
+    let width = bucket_width(line.width()) as usize;
+    out.push(ModelInput {
+        name: "ppocr_rec".into(),
+        file: "ppocr-v4-rec.onnx".into(),
+        shape: vec![1, 3, LINE_HEIGHT as usize, width],
+        input: bgr_planes(&line, width, LINE_HEIGHT as usize, ocr_value),
+    });
+    Ok(out)
+}
+
+/// Planes B, G, R of `image` (each value mapped by `value`) in the top-left
+/// of a `width`×`height` zero canvas: the NCHW input CenterFace and PP-OCR take.
+fn bgr_planes(
+    image: &RgbImage,
+    width: usize,
+    height: usize,
+    value: impl Fn(u8) -> f32,
+) -> Vec<f32> {
+    let plane = width * height;
+    let mut out = vec![0f32; 3 * plane];
+    for (x, y, p) in image.enumerate_pixels() {
+        let (x, y) = (x as usize, y as usize);
+        if x >= width || y >= height {
+            continue;
+        }
+        for c in 0..3 {
+            out[c * plane + y * width + x] = value(p.0[2 - c]);
+        }
+    }
+    out
+}
+
+fn write_f32(path: &Path, values: &[f32]) -> Result<()> {
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Times every model with tract (after one warm-up run that builds the
+/// plan), and writes its input, its outputs and `tensors.json` for the
+/// Python side. Returns the milliseconds of each run, per model.
+fn time_models(
+    dir: &Path,
+    specs: &[ModelInput],
+    runs: usize,
+    work: &Path,
+) -> Result<Vec<Vec<f64>>> {
+    let mut manifest = Vec::new();
+    let mut all = Vec::new();
+    for spec in specs {
+        let model = OnnxModel::load_for_shape(&dir.join(&spec.file), &spec.shape)?;
+        let outputs = model.run_flat(&spec.shape, spec.input.clone())?;
+        let input_file = format!("{}.input.f32", spec.name);
+        write_f32(&work.join(&input_file), &spec.input)?;
+        let mut output_files = Vec::new();
+        for (i, output) in outputs.iter().enumerate() {
+            let file = format!("{}.tract-output{i}.f32", spec.name);
+            write_f32(&work.join(&file), output)?;
+            output_files.push(json!({ "file": file, "len": output.len() }));
+        }
+        manifest.push(json!({
+            "name": spec.name,
+            "model": dir.join(&spec.file),
+            "shape": spec.shape,
+            "input": input_file,
+            "tract_outputs": output_files,
+        }));
+        let mut ms = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let input = spec.input.clone();
+            let t = Instant::now();
+            model.run(&spec.shape, input)?;
+            ms.push(elapsed_ms(t));
+        }
+        all.push(ms);
+    }
+    std::fs::write(
+        work.join("tensors.json"),
+        serde_json::to_string_pretty(&json!({ "dir": work, "models": manifest }))?,
+    )?;
+    Ok(all)
+}
+
+// ------------------------------------------------------------------ python
+
+/// The reference script and the interpreter of the models virtualenv (made
+/// by `cargo xtask models`), with Pillow for JPEG decoding installed beside it.
+struct Python {
+    interpreter: PathBuf,
+    script: PathBuf,
+    extra_path: PathBuf,
+}
+
+/// The Pillow the reference script decodes JPEG with (the models virtualenv
+/// has none); installed with pip into a directory of its own, once.
+const PILLOW: &str = "pillow==12.0.0";
+
+impl Python {
+    fn locate() -> Result<Self> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let cache = root.join("target/models-cache");
+        let interpreter = cache.join("venv/bin/python");
+        if !interpreter.is_file() {
+            bail!(
+                "{} missing: run `cargo xtask models` once (it makes the virtualenv with onnxruntime), or pass --no-python",
+                interpreter.display()
+            );
+        }
+        let extra_path = cache.join("bench-pillow");
+        if !extra_path.join("PIL").is_dir() {
+            eprintln!("bench pipeline: installing {PILLOW} for the reference script…");
+            let status = Command::new(&interpreter)
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                ])
+                .args(["--no-deps", "--only-binary=:all:", "--target"])
+                .arg(&extra_path)
+                .arg(PILLOW)
+                .status()
+                .context("running pip")?;
+            if !status.success() {
+                bail!(
+                    "pip could not install {PILLOW} into {}",
+                    extra_path.display()
+                );
+            }
+        }
+        Ok(Self {
+            interpreter,
+            script: root.join("xtask/py/reference_pipeline.py"),
+            extra_path,
+        })
+    }
+
+    fn call(&self, args: &[String]) -> Result<Value> {
+        let out = Command::new(&self.interpreter)
+            .arg(&self.script)
+            .args(args)
+            .env("PYTHONPATH", &self.extra_path)
+            .output()
+            .context("starting the reference script")?;
+        if !out.status.success() {
+            bail!(
+                "reference_pipeline.py failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        serde_json::from_slice(&out.stdout).context("reference_pipeline.py printed no JSON")
+    }
+
+    fn models(&self, manifest: &Path, threads: usize, runs: usize) -> Result<Value> {
+        self.call(&[
+            "models".into(),
+            manifest.display().to_string(),
+            "--threads".into(),
+            threads.to_string(),
+            "--runs".into(),
+            runs.to_string(),
+        ])
+    }
+
+    fn verdict(
+        &self,
+        models: &Path,
+        document: &Path,
+        selfie: &Path,
+        frames: &[PathBuf],
+        threads: usize,
+        runs: usize,
+    ) -> Result<Value> {
+        let mut args = vec![
+            "verdict".into(),
+            "--models".into(),
+            models.display().to_string(),
+            "--document".into(),
+            document.display().to_string(),
+            "--selfie".into(),
+            selfie.display().to_string(),
+            "--threads".into(),
+            threads.to_string(),
+            "--runs".into(),
+            runs.to_string(),
+            "--liveness-long-side".into(),
+            LIVENESS_LONG_SIDE.to_string(),
+            "--frames".into(),
+        ];
+        args.extend(frames.iter().map(|p| p.display().to_string()));
+        self.call(&args)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_takes_median_and_p90() {
+        let s = summary(&[5.0, 1.0, 3.0, 2.0, 4.0, 6.0, 7.0, 8.0, 9.0, 10.0]);
+        assert_eq!(s["median"], 5.0);
+        assert_eq!(s["p90"], 9.0);
+        assert!(summary(&[]).is_null());
+    }
+
+    #[test]
+    fn options_parse_and_refuse_unknowns() {
+        let o = parse(&["--json".into(), "--runs".into(), "3".into()]).unwrap();
+        assert!(o.json && o.runs == 3);
+        assert!(parse(&["--bogus".into()]).is_err());
+    }
+}
