@@ -26,7 +26,7 @@ pub fn run(args: &[String]) -> Result<()> {
 }
 
 /// A photo from a file, through the same intake the server uses.
-fn photo(path: &Path) -> Result<RgbImage> {
+pub(crate) fn photo(path: &Path) -> Result<RgbImage> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     match intake(&bytes, &IntakeLimits::default()) {
         Ok(Intake::Image(image)) => Ok(image.image.to_rgb8()),

@@ -18,7 +18,6 @@ use anyhow::{Context, Result, bail};
 use image::RgbImage;
 use kyc_verify::decision::DecisionRules;
 use kyc_verify::face::default_model_dir;
-use kyc_verify::intake::{Intake, IntakeLimits, intake};
 use kyc_verify::liveness::{
     Challenge, ChallengeSet, FrameObservation, LivenessConfig, LivenessPipeline,
 };
@@ -74,7 +73,7 @@ pub fn run(args: &[String]) -> Result<()> {
     // Every file is read before any model loads, so a bad path fails fast.
     let frames = paths
         .iter()
-        .map(|p| photo(p))
+        .map(|p| crate::verify::photo(p))
         .collect::<Result<Vec<RgbImage>>>()?;
 
     let config = LivenessConfig::default();
@@ -140,17 +139,6 @@ pub fn run(args: &[String]) -> Result<()> {
     });
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
-}
-
-/// A frame from a file, through the same intake the server uses (as
-/// `verify face` reads its photos).
-fn photo(path: &Path) -> Result<RgbImage> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    match intake(&bytes, &IntakeLimits::default()) {
-        Ok(Intake::Image(image)) => Ok(image.image.to_rgb8()),
-        Ok(Intake::Pdf(_)) => bail!("{} is a PDF; liveness needs camera frames", path.display()),
-        Err(err) => bail!("{}: {err} ({})", path.display(), err.reason().as_str()),
-    }
 }
 
 fn frame_json(path: &Path, seen: &FrameObservation) -> Value {

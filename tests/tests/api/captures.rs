@@ -32,6 +32,17 @@ async fn started_session(ts: &TestServer, steps: Value) -> String {
     token
 }
 
+/// The stored row of the session `token` opens.
+async fn session_record(ts: &TestServer, token: &str) -> kyc_core::store::SessionRecord {
+    ts.server
+        .state
+        .store
+        .session_by_token_hash(&kyc_core::auth::token_hash(token))
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 async fn upload(ts: &TestServer, token: &str, path: &str, body: Vec<u8>) -> (u16, Value) {
     let response = http()
         .post(format!("{}/api/widget/steps/{path}", ts.url))
@@ -238,15 +249,7 @@ async fn captures_are_checked_at_the_edge() {
     assert_eq!(stored["media_type"], "image/png");
     assert_eq!(stored["sha256"], hex::encode(Sha256::digest(&bytes)));
     let id = stored["id"].as_str().unwrap();
-    let session_id = ts
-        .server
-        .state
-        .store
-        .session_by_token_hash(&kyc_core::auth::token_hash(&token))
-        .await
-        .unwrap()
-        .unwrap()
-        .id;
+    let session_id = session_record(&ts, &token).await.id;
     let blob = ts.data_dir.path().join(format!(
         "blobs/sessions/{session_id}/identity-document/{id}.png"
     ));
@@ -296,14 +299,7 @@ async fn a_general_document_is_scored_off_the_request_path_and_completes_the_ses
 
     // The last step scored completes the session; the result keeps every check.
     assert_eq!(scored_step(&ts, &token, "proof").await, Value::Null);
-    let record = ts
-        .server
-        .state
-        .store
-        .session_by_token_hash(&kyc_core::auth::token_hash(&token))
-        .await
-        .unwrap()
-        .unwrap();
+    let record = session_record(&ts, &token).await;
     assert_eq!(record.status, "completed");
     let progress = record.progress().unwrap();
     let proof = &progress["proof"];
@@ -389,11 +385,7 @@ async fn a_job_left_unfinished_is_resumed_and_finishes_once() {
     let (status, _) = upload(&ts, &token, "proof/captures?kind=file", pdf(3)).await;
     assert_eq!(status, 201);
     let store = ts.server.state.store.clone();
-    let record = store
-        .session_by_token_hash(&kyc_core::auth::token_hash(&token))
-        .await
-        .unwrap()
-        .unwrap();
+    let record = session_record(&ts, &token).await;
 
     // As a server that stopped right after accepting the submission leaves it.
     let now = ts.server.state.clock.now();
@@ -496,14 +488,7 @@ async fn real_photos_are_scored_by_the_models_and_faces_are_matched_across_steps
     let (status, answer, _) = submit(&ts, &token, "face").await;
     assert_eq!(status, 202, "{answer}");
     scored_step(&ts, &token, "face").await;
-    let record = ts
-        .server
-        .state
-        .store
-        .session_by_token_hash(&kyc_core::auth::token_hash(&token))
-        .await
-        .unwrap()
-        .unwrap();
+    let record = session_record(&ts, &token).await;
     let progress = record.progress().unwrap();
     let result = progress["face"].result.clone().unwrap();
     let checks = result["checks"].as_array().unwrap();
@@ -657,14 +642,7 @@ async fn a_still_photo_held_up_fails_active_liveness() {
     let (status, answer, _) = submit(&ts, &token, "active").await;
     assert_eq!(status, 202, "{answer}");
     scored_step(&ts, &token, "active").await;
-    let record = ts
-        .server
-        .state
-        .store
-        .session_by_token_hash(&kyc_core::auth::token_hash(&token))
-        .await
-        .unwrap()
-        .unwrap();
+    let record = session_record(&ts, &token).await;
     let result = record.progress().unwrap()["active"].result.clone().unwrap();
     assert_eq!(result["verdict"], "declined", "{result}");
     assert!(
@@ -698,14 +676,7 @@ fn swaying_frames(photo: &[u8], count: u32, step: u32) -> Vec<Vec<u8>> {
 
 async fn scored_result(ts: &TestServer, token: &str, key: &str) -> Value {
     scored_step(ts, token, key).await;
-    let record = ts
-        .server
-        .state
-        .store
-        .session_by_token_hash(&kyc_core::auth::token_hash(token))
-        .await
-        .unwrap()
-        .unwrap();
+    let record = session_record(ts, token).await;
     record.progress().unwrap()[key].result.clone().unwrap()
 }
 
