@@ -22,10 +22,15 @@ impl Millis {
         Self(self.0.saturating_add(secs.saturating_mul(1000)))
     }
 
+    /// The instant as a UTC date-time (the epoch for one out of range).
+    pub fn to_datetime(self) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+
     /// `2024-06-20T07:33:00.000Z`
     pub fn to_rfc3339(self) -> String {
-        let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000)
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let at = self.to_datetime();
         let ms = self.0.rem_euclid(1000);
         format!(
             "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",

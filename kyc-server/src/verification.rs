@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use image::DynamicImage;
-use kyc_core::clock::{Clock, Millis};
+use kyc_core::clock::Clock;
 use kyc_core::domain::{SessionSpec, Step, StepKind};
 use kyc_core::flow::{self, StepProgress, StepState};
 use kyc_core::store::{CaptureRecord, JobRecord, Store};
@@ -332,7 +332,7 @@ impl Verifier {
         let policy = StepPolicy {
             require_hd: spec.flags.require_hd_media,
             document: document_policy(&step),
-            today: self.clock.now().date(),
+            today: self.clock.now().to_datetime().date(),
             rules: DecisionRules {
                 decline: self.config.decline.clone(),
             },
@@ -605,18 +605,5 @@ fn policy_only(policy: &StepPolicy, checks: Vec<Check>) -> StepOutcome {
         decision: policy.rules.decide(checks),
         document: None,
         face_similarity: None,
-    }
-}
-
-/// The date part of an instant, for expiry checks.
-trait DateOf {
-    fn date(self) -> time::Date;
-}
-
-impl DateOf for Millis {
-    fn date(self) -> time::Date {
-        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000)
-            .map(|t| t.date())
-            .unwrap_or(time::Date::MIN)
     }
 }

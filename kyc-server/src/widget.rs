@@ -364,8 +364,10 @@ pub async fn upload_capture(
         )));
     }
     let id = uuid::Uuid::now_v7().to_string();
+    // Only server-made ids in the path: step keys are the integrator's
+    // free text (slashes, dots…), and the row records the step anyway.
     let blob_key = format!(
-        "sessions/{}/{key}/{id}.{}",
+        "sessions/{}/{id}.{}",
         record.id,
         format.name().to_ascii_lowercase()
     );

@@ -158,22 +158,7 @@ pub fn crop_upright(
 ) -> RgbImage {
     let scale = out_height as f32 / rect.height.max(1.0) * stretch.max(0.1);
     let out_width = ((rect.width * scale).round() as u32).clamp(1, max_width.max(1));
-    let sx = rect.width / out_width as f32;
-    let sy = rect.height / out_height as f32;
-    let ((ux, uy), (vx, vy)) = rect.axes();
-    let (x0, y0) = (
-        rect.cx - rect.width / 2.0 * ux - rect.height / 2.0 * vx,
-        rect.cy - rect.width / 2.0 * uy - rect.height / 2.0 * vy,
-    );
-    RgbImage::from_fn(out_width, out_height, |ox, oy| {
-        let a = (ox as f32 + 0.5) * sx;
-        let b = (oy as f32 + 0.5) * sy;
-        sample_bilinear(
-            image,
-            x0 + a * ux + b * vx - 0.5,
-            y0 + a * uy + b * vy - 0.5,
-        )
-    })
+    crop_to_size(image, rect, out_width, out_height)
 }
 
 /// Cuts `rect` out of `image` upright into exactly `out_width` × `out_height`

@@ -250,9 +250,10 @@ async fn captures_are_checked_at_the_edge() {
     assert_eq!(stored["sha256"], hex::encode(Sha256::digest(&bytes)));
     let id = stored["id"].as_str().unwrap();
     let session_id = session_record(&ts, &token).await.id;
-    let blob = ts.data_dir.path().join(format!(
-        "blobs/sessions/{session_id}/identity-document/{id}.png"
-    ));
+    let blob = ts
+        .data_dir
+        .path()
+        .join(format!("blobs/sessions/{session_id}/{id}.png"));
     assert_eq!(std::fs::read(blob).unwrap(), bytes);
 
     // The models are missing: the submission says so and which command
