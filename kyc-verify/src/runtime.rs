@@ -192,12 +192,56 @@ impl OnnxModel {
             .collect()
     }
 
+    /// Runs the model once on `input` and returns how long each node of the
+    /// optimised plan took, in evaluation order: what `cargo xtask bench ops`
+    /// prints to show where inference time goes.
+    pub fn profile(&self, shape: &[usize], input: Vec<f32>) -> Result<Vec<NodeTime>, ModelError> {
+        let plan = self.plan(shape)?;
+        let tensor = tract_ndarray::Array::from_shape_vec(shape, input)
+            .map_err(|err| self.inference(&err))?
+            .into_tensor();
+        let mut state =
+            TypedSimpleState::new(&plan).map_err(|err| self.inference(&format!("{err:#}")))?;
+        let mut times = Vec::new();
+        state
+            .run_plan_with_eval(tvec!(tensor.into()), |session, op_state, node, inputs| {
+                let start = std::time::Instant::now();
+                let outputs = tract_onnx::tract_core::plan::eval(session, op_state, node, inputs);
+                times.push(NodeTime {
+                    node: node.name.clone(),
+                    op: node.op().name().to_string(),
+                    detail: node.op().info().unwrap_or_default().join("; "),
+                    output: node
+                        .outputs
+                        .first()
+                        .map(|o| format!("{:?}", o.fact.shape))
+                        .unwrap_or_default(),
+                    seconds: start.elapsed().as_secs_f64(),
+                });
+                outputs
+            })
+            .map_err(|err| self.inference(&format!("{err:#}")))?;
+        Ok(times)
+    }
+
     fn inference(&self, err: &dyn std::fmt::Display) -> ModelError {
         ModelError::Inference {
             path: self.path.clone(),
             message: err.to_string(),
         }
     }
+}
+
+/// One node's share of a profiled run.
+#[derive(Debug, Clone)]
+pub struct NodeTime {
+    pub node: String,
+    pub op: String,
+    /// The op's own description (kernel, strides, groups…).
+    pub detail: String,
+    /// The shape of its first output.
+    pub output: String,
+    pub seconds: f64,
 }
 
 /// A flat view of one `f32` output, without copying.

@@ -13,9 +13,10 @@ Two commands, each printing one JSON document on stdout:
       The whole verdict as the Rust side computes it: decode the JPEGs, read
       the MRZ (PP-OCRv4 detection, the lowest long lines recognised with the
       MRZ alphabet), match the selfie's face against the document portrait
-      (CenterFace, five-point alignment, faceres-deep, cosine) and score
-      passive liveness on every frame (face found on a small copy, antispoof
-      and liveness on a square crop). Reports per-stage and whole-verdict
+      (CenterFace, five-point alignment, faceres-deep, cosine) and passive
+      liveness as the product's LivenessPipeline runs it (per frame the face
+      found on a 384-pixel copy, antispoof and liveness on a square crop
+      sampled from the frame; three frames described with faceres-deep). Reports per-stage and whole-verdict
       times and what it found.
 
 The pipeline follows the Rust code's steps and constants, written the way a
@@ -350,31 +351,63 @@ def read_mrz(models, image):
 # ---------------------------------------------------------------- liveness
 
 
-def liveness(models, frames, long_side):
-    spoof, live, seen = 0.0, 0.0, 0
-    for data in frames:
+def identity_frames(n, k):
+    """Which of n frames to describe: k spread evenly from the first to the last."""
+    if k >= n:
+        return list(range(n))
+    if k == 0:
+        return []
+    if k == 1:
+        return [0]
+    # Rust's f32::round rounds halves away from zero; Python's round() does not.
+    return sorted({int(math.floor(i * (n - 1) / (k - 1) + 0.5)) for i in range(k)})
+
+
+def crop_input(image_array, box, margin, size):
+    """The square crop the presentation-attack models see, sampled bilinearly
+    straight from the frame (no smoothing), as NHWC RGB 0..1."""
+    side = max(box[2] - box[0], box[3] - box[1]) * margin
+    left = (box[0] + box[2]) / 2.0 - side / 2.0
+    top = (box[1] + box[3]) / 2.0 - side / 2.0
+    step = side / size
+    v, u = np.mgrid[0:size, 0:size].astype(np.float32)
+    xs = left + (u + 0.5) * step - 0.5
+    ys = top + (v + 0.5) * step - 0.5
+    return bilinear_black(image_array, xs, ys).astype(np.float32)[None] / 255.0
+
+
+def liveness(models, frames, args):
+    """Passive liveness as the product's LivenessPipeline::passive: per frame,
+    the largest face at the liveness detector's size, scored by both models;
+    the frames picked for the identity check described."""
+    described = identity_frames(len(frames), args.identity_frames)
+    spoof, antispoof, seen, descriptors = [], [], 0, 0
+    for i, data in enumerate(frames):
         frame = Image.open(io.BytesIO(data)).convert("RGB")
-        faces = detect_faces(models["centerface"], frame, long_side)
+        faces = detect_faces(models["centerface"], frame, args.liveness_long_side)
         if not faces:
             continue
-        box = max(faces, key=lambda f: area(f[0]))[0]
-        side = max(box[2] - box[0], box[3] - box[1]) * 1.2
-        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-        w, h = frame.size
-        left = min(max(cx - side / 2, 0), w - 1)
-        top = min(max(cy - side / 2, 0), h - 1)
-        right = min(max(cx + side / 2, left + 1), w)
-        bottom = min(max(cy + side / 2, top + 1), h)
-        crop = frame.crop((int(left), int(top), int(left) + int(right - left), int(top) + int(bottom - top)))
-        a_in = np.asarray(crop.resize((128, 128), Image.BILINEAR), dtype=np.float32)[None] / 255.0
-        l_in = np.asarray(crop.resize((32, 32), Image.BILINEAR), dtype=np.float32)[None] / 255.0
+        faces.sort(key=lambda f: -area(f[0]))
+        box, _, landmarks = faces[0]
+        count = sum(area(f[0]) >= area(box) * args.second_face_area for f in faces)
+        seen += 1
+        pixels = np.asarray(frame)
+        a_in = crop_input(pixels, box, args.crop_margin, 128)
+        l_in = crop_input(pixels, box, args.crop_margin, 32)
         a = models["antispoof"].run(None, {models["antispoof"].get_inputs()[0].name: a_in})[0]
         l = models["liveness"].run(None, {models["liveness"].get_inputs()[0].name: l_in})[0]
-        spoof += float(a.ravel()[0])
-        live += float(l.ravel()[0])
-        seen += 1
-    mean = lambda s: round(s / seen, 3) if seen else None
-    return {"frames_with_face": seen, "antispoof": mean(spoof), "live": mean(live)}
+        antispoof.append(float(a.ravel()[0]))
+        spoof.append(min(max(1.0 - float(l.ravel()[0]), 0.0), 1.0))
+        if i in described and count == 1:
+            describe(models["faceres"], align(pixels, landmarks))
+            descriptors += 1
+    median = lambda v: round(float(np.median(v)), 3) if v else None
+    return {
+        "frames_with_face": seen,
+        "described": descriptors,
+        "spoof": median(spoof),
+        "antispoof": median(antispoof),
+    }
 
 
 def verdict(args):
@@ -406,7 +439,7 @@ def verdict(args):
         similarity = None if s is None or d is None else round(float(s @ d), 3)
         stages["face_compare"].append(now_ms() - t)
         t = now_ms()
-        live = liveness(models, frames, args.liveness_long_side)
+        live = liveness(models, frames, args)
         stages["liveness_10_frames"].append(now_ms() - t)
         return {"mrz_lines": lines, "similarity": similarity, "liveness": live}
 
@@ -443,7 +476,10 @@ def main():
     v.add_argument("--frames", nargs="+", required=True)
     v.add_argument("--threads", type=int, default=1)
     v.add_argument("--runs", type=int, default=10)
-    v.add_argument("--liveness-long-side", type=int, default=320)
+    v.add_argument("--liveness-long-side", type=int, default=384)
+    v.add_argument("--crop-margin", type=float, default=1.3)
+    v.add_argument("--identity-frames", type=int, default=3)
+    v.add_argument("--second-face-area", type=float, default=0.25)
     args = parser.parse_args()
     result = time_models(args.manifest, args.threads, args.runs) if args.command == "models" else verdict(args)
     json.dump(result, sys.stdout, indent=1)

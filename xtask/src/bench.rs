@@ -52,7 +52,8 @@ pub fn run(args: &[String]) -> Result<()> {
     match what.as_str() {
         "begin" => begin(&parse(rest)?),
         "pipeline" => crate::bench_pipeline::run(rest),
-        other => bail!("unknown benchmark {other:?}; available: begin, pipeline"),
+        "ops" => crate::bench_ops::run(rest),
+        other => bail!("unknown benchmark {other:?}; available: begin, pipeline, ops"),
     }
 }
 

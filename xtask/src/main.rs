@@ -5,6 +5,7 @@
 use anyhow::{Result, bail};
 
 mod bench;
+mod bench_ops;
 mod bench_pipeline;
 mod eval_faces;
 mod eval_mrz;
@@ -55,6 +56,7 @@ fn print_usage() {
          \x20 models               fetch, convert and verify model files (models --help)\n\
          \x20 eval faces           face detection and match on registry-shipped photos (--json, --dump DIR)\n\
          \x20 bench pipeline       per-stage latency on 1080p inputs, tract vs python onnxruntime (--json)\n\
+         \x20 bench ops            where tract spends time, node by node, on the pipeline's tensors (--model, --json)\n\
          \x20 verify face          selfie vs document portrait on your own files: SELFIE DOCUMENT\n\
          \x20 verify document      read an identity document: FRONT [BACK] (--today, --types, --countries)\n\
          \x20 verify liveness      passive or active liveness: FRAME... [--challenges left,up,...]\n\
