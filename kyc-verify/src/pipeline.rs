@@ -339,7 +339,7 @@ pub fn passive_liveness(
     let rgb: Vec<RgbImage> = frames.iter().map(DynamicImage::to_rgb8).collect();
     let report = models.liveness.passive(&rgb).map_err(PipelineError::from)?;
     checks.extend(report.checks);
-    let similarity = face_to_portrait(models, &rgb, portrait, &mut checks)?;
+    let similarity = face_to_portrait(models, &report.frames, &rgb, portrait, &mut checks)?;
     Ok(StepOutcome {
         decision: policy.rules.decide(checks),
         document: None,
@@ -379,7 +379,7 @@ pub fn active_liveness(
         .active(challenges, &neutral, &segments)
         .map_err(PipelineError::from)?;
     checks.extend(report.checks);
-    let similarity = face_to_portrait(models, &neutral, portrait, &mut checks)?;
+    let similarity = face_to_portrait(models, &report.frames, &neutral, portrait, &mut checks)?;
     Ok(StepOutcome {
         decision: policy.rules.decide(checks),
         document: None,
@@ -388,9 +388,13 @@ pub fn active_liveness(
 }
 
 /// Matches the first frame with one face against the portrait, pushing the
-/// check; the similarity, when both faces were there.
+/// check; the similarity, when both faces were there. The liveness run has
+/// already described some frames (those of its same-person check, only when
+/// they held one face): the first of those is used as it is, and only
+/// without one are the `frames` searched again.
 fn face_to_portrait(
     models: &Models,
+    observed: &[liveness::passive::FrameObservation],
     frames: &[RgbImage],
     portrait: Option<&DescribedFace>,
     checks: &mut Vec<Check>,
@@ -398,6 +402,20 @@ fn face_to_portrait(
     let Some(portrait) = portrait else {
         return Ok(None);
     };
+    let described = observed
+        .iter()
+        .find_map(|o| match (&o.face, &o.descriptor) {
+            (Some(face), Some(descriptor)) => Some(DescribedFace {
+                face: face.clone(),
+                descriptor: descriptor.clone(),
+            }),
+            _ => None,
+        });
+    if let Some(face) = described {
+        let (check, similarity) = match_against_portrait(models, &face, portrait, face::CHECK_NAME);
+        checks.push(check);
+        return Ok(similarity);
+    }
     for frame in frames {
         if let FaceLookup::Found(face) = models
             .face

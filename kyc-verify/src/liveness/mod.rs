@@ -125,6 +125,10 @@ impl LivenessReport {
     }
 }
 
+/// One frame to observe: the frame, whether to score it for spoofing, whether
+/// to describe its face.
+type Observe<'a> = (&'a RgbImage, bool, bool);
+
 /// The loaded models (CenterFace, faceres-deep, antispoof, liveness): build
 /// once, share across requests.
 pub struct LivenessPipeline {
@@ -208,17 +212,65 @@ impl LivenessPipeline {
         Ok(observation)
     }
 
+    /// [`LivenessPipeline::observe`] on every request, in order. The frames
+    /// are independent, so they are spread over as many threads as inference
+    /// may use ([`crate::runtime::threads`]): tract splits only a model's
+    /// matrix products across its pool, and the rest of a frame's work
+    /// (resizing, depthwise layers, decoding the maps) runs on the calling
+    /// thread, so two frames side by side keep both cores busy.
+    fn observe_all(&self, requests: &[Observe]) -> Result<Vec<FrameObservation>, FaceError> {
+        let workers = crate::runtime::threads().clamp(1, requests.len().max(1));
+        let observe = |&(frame, spoof, describe): &Observe| self.observe(frame, spoof, describe);
+        if workers == 1 {
+            return requests.iter().map(observe).collect();
+        }
+        let mut slots: Vec<Option<Result<FrameObservation, FaceError>>> =
+            (0..requests.len()).map(|_| None).collect();
+        std::thread::scope(|scope| {
+            let observe = &observe;
+            let handles: Vec<_> = (0..workers)
+                .map(|w| {
+                    scope.spawn(move || {
+                        (w..requests.len())
+                            .step_by(workers)
+                            .map(|i| (i, observe(&requests[i])))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            for handle in handles {
+                // A panicking worker leaves its slots empty: reported below.
+                if let Ok(results) = handle.join() {
+                    for (i, result) in results {
+                        slots[i] = Some(result);
+                    }
+                }
+            }
+        });
+        slots
+            .into_iter()
+            .map(|slot| {
+                slot.unwrap_or_else(|| {
+                    Err(FaceError::Inference(
+                        "a liveness worker thread panicked".into(),
+                    ))
+                })
+            })
+            .collect()
+    }
+
     /// Passive liveness over the frames of one capture, in capture order.
     /// Checks: [`passive::faces_check`], [`passive::identity_check`],
     /// [`passive::motion_check`], [`passive::continuity_check`],
     /// [`passive::spoof_check`].
     pub fn passive(&self, frames: &[RgbImage]) -> Result<LivenessReport, FaceError> {
         let described = passive::identity_frames(frames.len(), self.config.identity_frames);
-        let observations = frames
+        let requests: Vec<Observe> = frames
             .iter()
             .enumerate()
-            .map(|(i, frame)| self.observe(frame, true, described.contains(&i)))
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|(i, frame)| (frame, true, described.contains(&i)))
+            .collect();
+        let observations = self.observe_all(&requests)?;
         let c = &self.config;
         let checks = vec![
             passive::faces_check(&observations),
@@ -246,22 +298,34 @@ impl LivenessPipeline {
         neutral: &[RgbImage],
         segments: &[Vec<RgbImage>],
     ) -> Result<LivenessReport, FaceError> {
-        let mut observations = Vec::new();
-        let mut neutral_poses = Vec::with_capacity(neutral.len());
-        for (i, frame) in neutral.iter().enumerate() {
-            let seen = self.observe(frame, false, i == 0)?;
-            neutral_poses.push(seen.single_face().and(seen.pose));
-            observations.push(seen);
-        }
-        let mut poses = Vec::with_capacity(segments.len());
+        // Every frame at once (see `observe_all`), in capture order: the
+        // neutral ones, then each segment's.
+        let mut requests: Vec<Observe> = neutral
+            .iter()
+            .enumerate()
+            .map(|(i, frame)| (frame, false, i == 0))
+            .collect();
         for segment in segments {
-            let mut segment_poses = Vec::with_capacity(segment.len());
-            for (i, frame) in segment.iter().enumerate() {
-                let seen = self.observe(frame, false, i + 1 == segment.len())?;
-                segment_poses.push(seen.single_face().and(seen.pose));
-                observations.push(seen);
-            }
-            poses.push(segment_poses);
+            requests.extend(
+                segment
+                    .iter()
+                    .enumerate()
+                    .map(|(i, frame)| (frame, false, i + 1 == segment.len())),
+            );
+        }
+        let observations = self.observe_all(&requests)?;
+        let pose = |seen: &FrameObservation| seen.single_face().and(seen.pose);
+        let neutral_poses: Vec<_> = observations[..neutral.len()].iter().map(pose).collect();
+        let mut poses = Vec::with_capacity(segments.len());
+        let mut at = neutral.len();
+        for segment in segments {
+            poses.push(
+                observations[at..at + segment.len()]
+                    .iter()
+                    .map(pose)
+                    .collect::<Vec<_>>(),
+            );
+            at += segment.len();
         }
         let mut checks = vec![
             passive::faces_check(&observations),

@@ -497,3 +497,30 @@ fn liveness_passive_timing() {
         frames[0].height(),
     );
 }
+
+#[test]
+#[ignore = "needs cargo xtask models"]
+fn liveness_frames_observed_side_by_side_match_one_by_one() {
+    let p = pipeline();
+    let frames = swaying(&selfie(&p, &photo(&demo(2))));
+    // Other tests may run meanwhile: the thread count changes their speed,
+    // not their results.
+    crate::runtime::configure(1);
+    let one = p.passive(&frames).unwrap();
+    crate::runtime::configure(2);
+    let two = p.passive(&frames).unwrap();
+    crate::runtime::configure(1);
+    assert_eq!(one.frames.len(), two.frames.len());
+    for (i, (a, b)) in one.frames.iter().zip(&two.frames).enumerate() {
+        assert_eq!(a.faces, b.faces, "frame {i}");
+        let (fa, fb) = (a.face.as_ref().unwrap(), b.face.as_ref().unwrap());
+        assert!((fa.bbox.left - fb.bbox.left).abs() < 1e-3, "frame {i}");
+        let (sa, sb) = (a.spoof.unwrap(), b.spoof.unwrap());
+        assert!((sa.spoof - sb.spoof).abs() < 1e-4, "frame {i}");
+        assert_eq!(a.descriptor.is_some(), b.descriptor.is_some(), "frame {i}");
+    }
+    for (a, b) in one.checks.iter().zip(&two.checks) {
+        assert_eq!((&a.name, a.passed), (&b.name, b.passed));
+        assert!((a.score - b.score).abs() < 1e-3, "{a:?} {b:?}");
+    }
+}
