@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
+use crate::number_after;
+
 struct Options {
     seconds: u64,
     connections: usize,
@@ -27,17 +29,12 @@ fn parse(args: &[String]) -> Result<Options> {
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
-        let mut value = |name: &str| -> Result<u64> {
-            args.next()
-                .with_context(|| format!("{name} needs a value"))?
-                .parse()
-                .with_context(|| format!("{name} needs a whole number"))
-        };
         match arg.as_str() {
             "--json" => options.json = true,
-            "--seconds" => options.seconds = value("--seconds")?.max(1),
+            "--seconds" => options.seconds = number_after::<u64>(&mut args, "--seconds")?.max(1),
             "--connections" => {
-                options.connections = value("--connections")?.clamp(1, 1024) as usize
+                options.connections =
+                    number_after::<u64>(&mut args, "--connections")?.clamp(1, 1024) as usize
             }
             other => bail!("unknown option {other:?}; use --seconds N --connections N --json"),
         }

@@ -14,6 +14,8 @@ use anyhow::{Context, Result, bail};
 use kyc_verify::runtime::{self, OnnxModel};
 use serde_json::{Value, json};
 
+use crate::number_after;
+
 struct Options {
     json: bool,
     runs: usize,
@@ -32,17 +34,13 @@ fn parse(args: &[String]) -> Result<Options> {
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
-        let mut number = |name: &str| -> Result<usize> {
-            args.next()
-                .with_context(|| format!("{name} needs a value"))?
-                .parse()
-                .with_context(|| format!("{name} needs a whole number"))
-        };
         match arg.as_str() {
             "--json" => options.json = true,
-            "--runs" => options.runs = number("--runs")?.clamp(1, 1000),
-            "--threads" => options.threads = number("--threads")?.clamp(1, 64),
-            "--top" => options.top = number("--top")?.clamp(1, 1000),
+            "--runs" => options.runs = number_after::<usize>(&mut args, "--runs")?.clamp(1, 1000),
+            "--threads" => {
+                options.threads = number_after::<usize>(&mut args, "--threads")?.clamp(1, 64)
+            }
+            "--top" => options.top = number_after::<usize>(&mut args, "--top")?.clamp(1, 1000),
             "--model" => options.model = Some(args.next().context("--model needs a name")?.clone()),
             other => bail!(
                 "unknown option {other:?}; use --model NAME --runs N --threads N --top N --json"

@@ -57,7 +57,7 @@ use kyc_verify::runtime::{self, OnnxModel};
 use serde_json::{Value, json};
 use time::macros::date;
 
-use crate::{media, synth_mrz};
+use crate::{media, number_after, synth_mrz};
 
 /// The day the synthetic document is read (its expiry is relative to it).
 const TODAY: time::Date = date!(2026 - 11 - 24);
@@ -90,16 +90,12 @@ fn parse(args: &[String]) -> Result<Options> {
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
-        let mut number = |name: &str| -> Result<usize> {
-            args.next()
-                .with_context(|| format!("{name} needs a value"))?
-                .parse()
-                .with_context(|| format!("{name} needs a whole number"))
-        };
         match arg.as_str() {
             "--json" => options.json = true,
-            "--runs" => options.runs = number("--runs")?.clamp(1, 1000),
-            "--threads" => options.threads = number("--threads")?.clamp(1, 64),
+            "--runs" => options.runs = number_after::<usize>(&mut args, "--runs")?.clamp(1, 1000),
+            "--threads" => {
+                options.threads = number_after::<usize>(&mut args, "--threads")?.clamp(1, 64)
+            }
             "--no-python" => options.python = false,
             "--models" => {
                 options.models = PathBuf::from(args.next().context("--models needs a directory")?)

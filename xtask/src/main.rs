@@ -2,7 +2,7 @@
 //! evaluations and one-off pipeline runs. Every command that reports figures
 //! takes `--json` and then prints exactly one JSON document on stdout.
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 
 mod bench;
 mod bench_ops;
@@ -15,6 +15,18 @@ mod synth_mrz;
 mod verify;
 mod verify_document;
 mod verify_liveness;
+
+/// The whole number that follows option `name` on the command line.
+pub fn number_after<T: std::str::FromStr>(
+    args: &mut std::slice::Iter<'_, String>,
+    name: &str,
+) -> Result<T> {
+    args.next()
+        .with_context(|| format!("{name} needs a value"))?
+        .parse()
+        .ok()
+        .with_context(|| format!("{name} needs a whole number"))
+}
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
