@@ -246,17 +246,20 @@ pub fn identity_document(
         document::read_document(&models.ocr, image, policy.today, &policy.document)
             .map_err(PipelineError::from)
     };
-    let mut reading = read(&front_rgb)?;
-    if reading.mrz.is_none()
-        && let Some(back) = back
-    {
-        let from_back = read(&back.to_rgb8())?;
-        if from_back.mrz.is_some() {
-            reading = from_back;
+    let read_sides = || -> Result<DocumentReading, PipelineError> {
+        let reading = read(&front_rgb)?;
+        if reading.mrz.is_none()
+            && let Some(back) = back
+        {
+            let from_back = read(&back.to_rgb8())?;
+            if from_back.mrz.is_some() {
+                return Ok(from_back);
+            }
         }
-    }
+        Ok(reading)
+    };
+    let (reading, portrait) = side_by_side(read_sides, || document_portrait(models, &front_rgb))?;
     checks.extend(reading.checks.iter().cloned());
-    let portrait = document_portrait(models, &front_rgb)?;
     checks.push(Check {
         name: "portrait_found".into(),
         passed: portrait.is_some(),
@@ -270,6 +273,31 @@ pub fn identity_document(
         face_similarity: None,
     };
     Ok((outcome, portrait))
+}
+
+/// Runs `here` on this thread and `beside` on a second one when inference
+/// may use more than one thread ([`crate::runtime::threads`]), one after the
+/// other otherwise. Two independent model runs side by side keep both cores
+/// busy where one run alone leaves one idle for most of its layers (tract
+/// spreads only the matrix products over its pool).
+fn side_by_side<A, B>(
+    here: impl FnOnce() -> Result<A, PipelineError>,
+    beside: impl FnOnce() -> Result<B, PipelineError> + Send,
+) -> Result<(A, B), PipelineError>
+where
+    B: Send,
+{
+    if crate::runtime::threads() < 2 {
+        return Ok((here()?, beside()?));
+    }
+    std::thread::scope(|scope| {
+        let other = scope.spawn(beside);
+        let a = here();
+        let b = other
+            .join()
+            .unwrap_or_else(|_| Err(PipelineError("a pipeline thread panicked".into())));
+        Ok((a?, b?))
+    })
 }
 
 /// A selfie (an uploaded photo in place of liveness): quality, one face,
@@ -286,17 +314,20 @@ pub fn selfie(
     };
     let mut checks: Vec<Check> =
         prefixed("selfie", quality::assess(image, &quality_policy)).collect();
-    let lookup = models
-        .face
-        .selfie_face(&image.to_rgb8())
-        .map_err(PipelineError::from)?;
+    let rgb = image.to_rgb8();
+    // The face and the spoof score are independent: found side by side.
+    let (lookup, seen) = side_by_side(
+        || models.face.selfie_face(&rgb).map_err(PipelineError::from),
+        || {
+            models
+                .liveness
+                .observe(&rgb, true, false)
+                .map_err(PipelineError::from)
+        },
+    )?;
     checks.push(face_found_check("selfie", &lookup));
     if matches!(lookup, FaceLookup::Found(_)) {
         // One photo cannot show motion, but it can show a screen or paper.
-        let seen = models
-            .liveness
-            .observe(&image.to_rgb8(), true, false)
-            .map_err(PipelineError::from)?;
         checks.push(liveness::passive::spoof_check(
             std::slice::from_ref(&seen),
             models.liveness.config().spoof_threshold,
@@ -749,6 +780,36 @@ mod model_tests {
             .iter()
             .find(|c| c.name == name)
             .unwrap_or_else(|| panic!("no {name} check in {:?}", outcome.decision.checks))
+    }
+
+    #[test]
+    #[ignore = "needs cargo xtask models"]
+    fn steps_decide_the_same_with_their_parts_side_by_side() {
+        let models = models();
+        let astronaut = photo("astronaut.png");
+        let document = holding_card(&astronaut, &astronaut);
+        let selfie_photo = DynamicImage::ImageRgb8(astronaut.clone());
+        let run = |threads: usize| {
+            crate::runtime::configure(threads);
+            let (read, portrait) = identity_document(&models, &document, None, &policy()).unwrap();
+            let matched = selfie(&models, &selfie_photo, portrait.as_ref(), &policy()).unwrap();
+            (read, matched)
+        };
+        // Other tests may run meanwhile: the thread count changes their
+        // speed, not their results.
+        let (read_one, selfie_one) = run(1);
+        let (read_two, selfie_two) = run(2);
+        crate::runtime::configure(1);
+        for (one, two) in [(&read_one, &read_two), (&selfie_one, &selfie_two)] {
+            assert_eq!(one.decision.verdict, two.decision.verdict);
+            assert_eq!(one.decision.checks.len(), two.decision.checks.len());
+            for (a, b) in one.decision.checks.iter().zip(&two.decision.checks) {
+                assert_eq!((&a.name, a.passed), (&b.name, b.passed));
+                assert!((a.score - b.score).abs() < 1e-3, "{a:?} {b:?}");
+            }
+        }
+        assert!(check(&read_two, "portrait_found").passed);
+        assert!(check(&selfie_two, "face_match").passed, "{selfie_two:?}");
     }
 
     #[test]
