@@ -35,7 +35,8 @@ pub struct MrzLine {
     #[serde(skip)]
     pub confidences: Vec<f32>,
     /// Each character's runner-up, when it is an OCR-B look-alike the model
-    /// gave at least [`ALTERNATIVE_MIN`] (`O` for a `0` read, …).
+    /// gave at least [`ALTERNATIVE_MIN`] (`O` for a `0` read, …) and the
+    /// glyph's height does not rule it out (see [`GlyphHeights`]).
     #[serde(skip)]
     pub alternatives: Vec<Option<char>>,
     /// Each character's runner-up reading and its probability, whatever it is.
@@ -45,6 +46,10 @@ pub struct MrzLine {
     /// `misplaced`); empty when the reading had no positions.
     #[serde(skip)]
     pub misplaced: Vec<bool>,
+    /// Each character's glyph height in the photo (pixels; 0 when it could
+    /// not be measured): see [`GlyphHeights`].
+    #[serde(skip)]
+    pub heights: Vec<f32>,
     /// Where the line stands: centre, size (pixels) and direction (radians).
     pub cx: f32,
     pub cy: f32,
@@ -65,7 +70,7 @@ pub struct DocumentReading {
     pub parse_error: Option<String>,
     /// Look-alike characters swapped for the model's runner-up because only
     /// that reading made every check digit hold (line, column, 1-based; from, to).
-    pub lookalike_swaps: Vec<(usize, usize, char, char)>,
+    pub lookalike_swaps: Vec<LookalikeSwap>,
     pub checks: Vec<Check>,
     /// The reasons of the failed checks, in check order, each once.
     pub reasons: Vec<Reason>,
@@ -145,8 +150,10 @@ pub fn are_lookalikes(a: char, b: char) -> bool {
 /// misses a line's trailing fillers), and each line is decoded against the
 /// format's layout: exactly 30, 36 or 44 characters, each of the kind its
 /// place allows. When the check digits or the legibility check fail, the
-/// lines are read once more at another scale, and the second reading is
-/// taken only if it passes.
+/// lines are read again at other scales, and then cut out for the other
+/// line lengths the zone's line count allows (the estimate of the length
+/// from the lines' height fails on wide letter spacing); a later reading is
+/// taken only if it passes, otherwise the one that came closest is reported.
 pub fn read_document(
     ocr: &Ocr,
     image: &RgbImage,
@@ -159,29 +166,50 @@ pub fn read_document(
         return Ok(assess(Vec::new(), today, policy));
     };
     let map = symbol_map(ocr.recognizer.dictionary());
-    let mut first: Option<DocumentReading> = None;
-    for pass in READING_PASSES {
-        let steps = frame
-            .lines
-            .iter()
-            .map(|line| {
-                let (crop, rect) = frame.crop(image, line, pass);
-                let (probs, classes) = ocr.recognizer.probabilities(&crop)?;
-                Ok((
-                    FoldedSteps::fold(&probs, classes, &map, SYMBOLS.len()),
-                    rect,
-                ))
-            })
-            .collect::<Result<Vec<_>, OcrError>>()?;
-        let reading = decode_zone(&steps, today, policy);
-        if zone_accepted(&reading) {
-            return Ok(reading);
-        }
-        if first.is_none() {
-            first = Some(reading);
+    let mut best: Option<DocumentReading> = None;
+    for chars in frame.line_lengths() {
+        for pass in READING_PASSES {
+            let steps = frame
+                .lines
+                .iter()
+                .map(|line| {
+                    let (crop, rect) = frame.crop(image, line, chars, pass);
+                    let (probs, classes) = ocr.recognizer.probabilities(&crop)?;
+                    Ok(LineSteps {
+                        folded: FoldedSteps::fold(&probs, classes, &map, SYMBOLS.len()),
+                        rect,
+                        crop,
+                    })
+                })
+                .collect::<Result<Vec<_>, OcrError>>()?;
+            let reading = decode_zone(&steps, today, policy);
+            if zone_accepted(&reading) {
+                return Ok(reading);
+            }
+            if best
+                .as_ref()
+                .is_none_or(|b| closeness(&reading) > closeness(b))
+            {
+                best = Some(reading);
+            }
         }
     }
-    Ok(first.unwrap_or_else(|| assess(Vec::new(), today, policy)))
+    Ok(best.unwrap_or_else(|| assess(Vec::new(), today, policy)))
+}
+
+/// How near a reading that was not accepted came to being: a parsed zone
+/// over none, every check digit valid over some, more valid over fewer. Of
+/// the failed readings the closest is reported, so that a zone whose check
+/// digits all held on one reading is not reported as not found on another.
+fn closeness(reading: &DocumentReading) -> (bool, bool, usize) {
+    match &reading.mrz {
+        Some(mrz) => (
+            true,
+            mrz.all_check_digits_valid(),
+            mrz.check_digits.iter().filter(|c| c.valid).count(),
+        ),
+        None => (false, false, 0),
+    }
 }
 
 /// Whether a reading's zone is trusted: found, every check digit valid and
@@ -351,8 +379,15 @@ impl ZoneFrame {
             let on_a_line = lines.iter().any(|line| {
                 let (dx, dy) = (other.cx - line.cx, other.cy - line.cy);
                 let across = (-dx * s + dy * c).abs();
+                // A lone glyph's box is lower than a line's: the detector
+                // grows a box by its area over its perimeter.
+                let lowest = if other.width <= 2.0 * line.height {
+                    0.3
+                } else {
+                    0.5
+                };
                 across < 0.4 * line.height
-                    && other.height >= 0.5 * line.height
+                    && other.height >= lowest * line.height
                     && other.height <= 1.6 * line.height
             });
             if !on_a_line {
@@ -372,26 +407,47 @@ impl ZoneFrame {
         })
     }
 
+    /// The line lengths (characters) the zone may have, the likeliest first:
+    /// every ICAO length its line count allows. Three lines are a TD1 zone
+    /// (30) or a two-line zone under a line of other print (36 or 44); two
+    /// lines are 36 or 44 long. The order follows an estimate from the
+    /// lines' height (the detector's box is about 1.5 character pitches
+    /// high), which only decides what is tried first: letter spacing varies
+    /// between issuers, so the check digits choose, not the estimate.
+    fn line_lengths(&self) -> Vec<usize> {
+        let height =
+            self.lines.iter().map(|l| l.height).sum::<f32>() / self.lines.len().max(1) as f32;
+        let estimate = (self.along.1 - self.along.0) / (height / 1.5).max(1.0);
+        let mut two_line = [36usize, 44];
+        two_line.sort_by(|a, b| {
+            (*a as f32 - estimate)
+                .abs()
+                .total_cmp(&(*b as f32 - estimate).abs())
+        });
+        match self.lines.len() {
+            3 => vec![30, two_line[0], two_line[1]],
+            _ => two_line.to_vec(),
+        }
+    }
+
     /// Line `line` cut out over the zone's whole extent, upright, as the
-    /// recogniser's input for `pass`, with the rectangle it was cut from.
-    fn crop(&self, image: &RgbImage, line: &TextBox, pass: ReadingPass) -> (RgbImage, TextBox) {
+    /// recogniser's input for `pass` and a zone `chars` characters wide,
+    /// with the rectangle it was cut from. `chars` sets the input's width
+    /// and scale only, never the reading's length, and keeps the recogniser
+    /// to a few shapes.
+    fn crop(
+        &self,
+        image: &RgbImage,
+        line: &TextBox,
+        chars: usize,
+        pass: ReadingPass,
+    ) -> (RgbImage, TextBox) {
         let (s, c) = self.angle.sin_cos();
         let (dx, dy) = (line.cx - self.origin.0, line.cy - self.origin.1);
         let across = -dx * s + dy * c;
         let length = (self.along.1 - self.along.0).max(1.0);
         let middle = (self.along.0 + self.along.1) / 2.0;
-        // The zone's width in characters: the format's nearest to an
-        // estimate from the line's height (the detector's box is about 1.5
-        // character pitches high). It sets the input's width and scale only,
-        // never the reading's length, and keeps the recogniser to a few shapes.
-        let estimate = length / (line.height / 1.5).max(1.0);
-        let chars = if self.lines.len() == 3 {
-            30.0
-        } else if (estimate - 36.0).abs() < (estimate - 44.0).abs() {
-            36.0
-        } else {
-            44.0
-        };
+        let chars = chars as f32;
         let text_width = chars * pass.pitch;
         let wanted = text_width + 2.0 * pass.margin * pass.pitch;
         let out_width = bucket_width(wanted.round() as u32);
@@ -410,17 +466,27 @@ impl ZoneFrame {
     }
 }
 
+/// One line as the recogniser saw it: its output, the rectangle of the photo
+/// it was cut from, and the cut-out itself.
+struct LineSteps {
+    folded: FoldedSteps,
+    rect: TextBox,
+    crop: RgbImage,
+}
+
 /// The formats a zone of `count` lines may be in, the likelier first by the
 /// lengths greedy decoding gives.
-fn candidate_formats(steps: &[(FoldedSteps, TextBox)]) -> Vec<MrzFormat> {
+fn candidate_formats(steps: &[LineSteps]) -> Vec<MrzFormat> {
     match steps.len() {
         3 => vec![MrzFormat::Td1],
         2 => {
-            let length: usize = steps.iter().map(|(s, _)| s.greedy().len()).sum();
-            let visa = steps
-                .first()
-                .and_then(|(s, _)| s.greedy().first().map(|&(symbol, _)| char_of(symbol)))
-                == Some('V');
+            let length: usize = steps.iter().map(|s| s.folded.greedy().len()).sum();
+            let visa = steps.first().and_then(|s| {
+                s.folded
+                    .greedy()
+                    .first()
+                    .map(|&(symbol, _)| char_of(symbol))
+            }) == Some('V');
             let (short, long) = if visa {
                 (MrzFormat::MrvB, MrzFormat::MrvA)
             } else {
@@ -438,14 +504,10 @@ fn candidate_formats(steps: &[(FoldedSteps, TextBox)]) -> Vec<MrzFormat> {
 
 /// Decodes every line against each candidate format and assesses the
 /// result; the first format whose reading is accepted wins, otherwise the likeliest.
-fn decode_zone(
-    steps: &[(FoldedSteps, TextBox)],
-    today: Date,
-    policy: &DocumentPolicy,
-) -> DocumentReading {
+fn decode_zone(steps: &[LineSteps], today: Date, policy: &DocumentPolicy) -> DocumentReading {
     let mut fallback: Option<DocumentReading> = None;
     // Three lines are a TD1 zone, or a two-line zone under a line of other text.
-    let mut trials: Vec<(&[(FoldedSteps, TextBox)], MrzFormat)> = candidate_formats(steps)
+    let mut trials: Vec<(&[LineSteps], MrzFormat)> = candidate_formats(steps)
         .into_iter()
         .map(|format| (steps, format))
         .collect();
@@ -459,7 +521,8 @@ fn decode_zone(
     for (steps, format) in trials {
         let kinds = mrz::position_kinds(format);
         let mut zone = Vec::with_capacity(steps.len());
-        for ((folded, rect), kinds) in steps.iter().zip(&kinds) {
+        for (line, kinds) in steps.iter().zip(&kinds) {
+            let folded = &line.folded;
             // Letters-only places see a digit's probability as its
             // look-alike letter's, the reading the parser would give it.
             let letters = folded.folded_into(&DIGIT_LETTERS);
@@ -485,16 +548,22 @@ fn decode_zone(
             let Some(aligned) = ctc_constrained_decode(&views, &allowed) else {
                 break;
             };
-            zone.push(mrz_line(&aligned, rect, folded, kinds));
+            zone.push(mrz_line(&aligned, line, kinds));
         }
         if zone.len() != steps.len() {
             continue;
+        }
+        if let Some(heights) = GlyphHeights::fit(&zone, &kinds) {
+            heights.rule_out_lookalikes(&mut zone);
         }
         let reading = assess(zone, today, policy);
         if zone_accepted(&reading) {
             return reading;
         }
-        if fallback.is_none() {
+        if fallback
+            .as_ref()
+            .is_none_or(|f| closeness(&reading) > closeness(f))
+        {
             fallback = Some(reading);
         }
     }
@@ -513,14 +582,10 @@ const MAX_MISPLACEMENT: f32 = 0.5;
 /// a trace well above that of glyphs that are not there at all.
 pub const O_ZERO_SUPPORT: f32 = 1e-4;
 
-/// A decoded line as the parser and the checks see it. `folded` is the
-/// line's recogniser output, `kinds` what each place may hold.
-fn mrz_line(
-    aligned: &[Aligned],
-    rect: &TextBox,
-    folded: &FoldedSteps,
-    kinds: &[CharKind],
-) -> MrzLine {
+/// A decoded line as the parser and the checks see it. `line` is the
+/// line's recogniser output and cut-out, `kinds` what each place may hold.
+fn mrz_line(aligned: &[Aligned], line: &LineSteps, kinds: &[CharKind]) -> MrzLine {
+    let (folded, rect) = (&line.folded, &line.rect);
     let text: String = aligned.iter().map(|a| char_of(a.symbol)).collect();
     let confidences: Vec<f32> = aligned.iter().map(|a| a.probability).collect();
     let alternatives = aligned
@@ -546,12 +611,14 @@ fn mrz_line(
         .map(|a| (a.rival_probability > 0.0).then(|| (char_of(a.rival), a.rival_probability)))
         .collect();
     let misplaced = misplaced(aligned);
+    let heights = glyph_heights(aligned, line);
     MrzLine {
         min_confidence: confidences.iter().copied().fold(1.0f32, f32::min),
         confidences,
         alternatives,
         runners_up,
         misplaced,
+        heights,
         cx: rect.cx,
         cy: rect.cy,
         width: rect.width,
@@ -559,6 +626,287 @@ fn mrz_line(
         angle: rect.angle,
         text,
     }
+}
+
+/// Each character's glyph height in the photo, in pixels (0 where it could
+/// not be measured): measured on the recogniser's input around the step
+/// where the character was read, over a little more than half a pitch.
+fn glyph_heights(aligned: &[Aligned], line: &LineSteps) -> Vec<f32> {
+    let steps = line.folded.steps().max(1);
+    let columns_per_step = line.crop.width() as f32 / steps as f32;
+    let pitch = match (aligned.first(), aligned.last()) {
+        (Some(first), Some(last)) if aligned.len() > 1 => {
+            (last.step as f32 - first.step as f32) / (aligned.len() - 1) as f32 * columns_per_step
+        }
+        _ => return vec![0.0; aligned.len()],
+    };
+    let Some(levels) = InkLevels::of(&line.crop) else {
+        return vec![0.0; aligned.len()];
+    };
+    let to_photo = line.rect.height / line.crop.height().max(1) as f32;
+    aligned
+        .iter()
+        .map(|a| {
+            let centre = (a.step as f32 + 0.5) * columns_per_step;
+            glyph_height(&line.crop, levels, centre, 0.3 * pitch).map_or(0.0, |h| h * to_photo)
+        })
+        .collect()
+}
+
+/// A line crop's paper and ink brightness.
+#[derive(Debug, Clone, Copy)]
+struct InkLevels {
+    ink: f32,
+    paper: f32,
+}
+
+impl InkLevels {
+    /// The darkest few percent of the crop are ink, the brightest tenth
+    /// paper; `None` when the two are too close to tell apart.
+    fn of(crop: &RgbImage) -> Option<InkLevels> {
+        let mut values: Vec<f32> = crop.pixels().map(|p| brightness(p.0)).collect();
+        values.sort_by(f32::total_cmp);
+        let at = |q: f32| {
+            values
+                .get(((values.len().max(1) - 1) as f32 * q) as usize)
+                .copied()
+        };
+        let (ink, paper) = (at(0.03)?, at(0.9)?);
+        (paper - ink >= 30.0).then_some(InkLevels { ink, paper })
+    }
+}
+
+fn brightness([r, g, b]: [u8; 3]) -> f32 {
+    (f32::from(r) + f32::from(g) + f32::from(b)) / 3.0
+}
+
+/// The height of the glyph standing around column `centre` of a line crop
+/// (its columns within `half` of it): the extent of the longest run of rows
+/// where the ink is at least half as dark as the line's, to a fraction of
+/// a row.
+fn glyph_height(crop: &RgbImage, levels: InkLevels, centre: f32, half: f32) -> Option<f32> {
+    let x0 = (centre - half).max(0.0) as u32;
+    let x1 = ((centre + half).max(0.0) as u32).min(crop.width());
+    if x1 <= x0 {
+        return None;
+    }
+    let span = levels.paper - levels.ink;
+    let ink: Vec<f32> = (0..crop.height())
+        .map(|y| {
+            (x0..x1)
+                .map(|x| (levels.paper - brightness(crop.get_pixel(x, y).0)) / span)
+                .fold(0.0f32, f32::max)
+        })
+        .collect();
+    let mut longest: Option<(usize, usize)> = None;
+    let mut start = None;
+    for (y, &v) in ink.iter().chain([0.0].iter()).enumerate() {
+        match (v >= 0.5, start) {
+            (true, None) => start = Some(y),
+            (false, Some(first)) => {
+                if longest.is_none_or(|(a, b)| y - first > b - a) {
+                    longest = Some((first, y));
+                }
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    let (first, end) = longest?;
+    let last = end - 1;
+    // Where the ink crosses one half between a row inside and one outside.
+    let crossing = |inside: f32, outside: f32| {
+        if inside > outside {
+            ((inside - 0.5) / (inside - outside)).clamp(0.0, 1.0)
+        } else {
+            0.0
+        }
+    };
+    let above = first
+        .checked_sub(1)
+        .and_then(|y| ink.get(y))
+        .copied()
+        .unwrap_or(0.0);
+    let below = ink.get(end).copied().unwrap_or(0.0);
+    let top = first as f32 - crossing(ink[first], above);
+    let bottom = last as f32 + crossing(ink[last], below);
+    Some(bottom - top)
+}
+
+/// OCR-B's digits stand taller than its capitals (a `0` by about a tenth
+/// more than an `O`, the one pair the recogniser cannot tell apart among
+/// digits). The zone's own glyphs in places that admit only letters or
+/// only digits show whether its print has that difference and how large it
+/// is: heights = base + slope · place along the line + rise for a digit,
+/// fitted by least squares. Where the print shows a clear rise with little
+/// noise, a glyph's height says which side of a look-alike pair it is on;
+/// elsewhere it says nothing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct GlyphHeights {
+    base: f32,
+    slope: f32,
+    rise: f32,
+}
+
+/// The smallest rise of digits over capitals, relative to the capitals'
+/// height, that glyph heights are used at.
+const MIN_DIGIT_RISE: f32 = 0.04;
+
+/// The largest scatter (standard deviation) of the known glyphs' heights
+/// about the fit, relative to the rise, that glyph heights are used at.
+const MAX_HEIGHT_NOISE: f32 = 0.2;
+
+/// Known glyphs of each kind needed to fit the heights.
+const MIN_HEIGHT_SAMPLES: usize = 4;
+
+/// A glyph at least this far (in rises above a capital's height) from a
+/// capital's height is a digit; at most [`LETTER_HEIGHT`], a letter.
+const DIGIT_HEIGHT: f32 = 0.8;
+const LETTER_HEIGHT: f32 = 0.6;
+
+/// Glyph heights (in rises above a capital's) outside this range are
+/// failed measurements.
+const PLAUSIBLE_HEIGHT: (f32, f32) = (-1.0, 2.0);
+
+impl GlyphHeights {
+    /// The fit over `zone`'s letters in letters-only places and digits in
+    /// digits-only places (`kinds`, per line); `None` unless the rise is
+    /// clear.
+    fn fit(zone: &[MrzLine], kinds: &[Vec<CharKind>]) -> Option<GlyphHeights> {
+        let mut samples: Vec<(f32, f32, f32)> = Vec::new();
+        for (line, kinds) in zone.iter().zip(kinds) {
+            let length = line.heights.len().max(2) as f32 - 1.0;
+            for ((j, c), (&height, kind)) in line
+                .text
+                .chars()
+                .enumerate()
+                .zip(line.heights.iter().zip(kinds))
+            {
+                let digit = match kind {
+                    CharKind::Letter if c.is_ascii_uppercase() => 0.0,
+                    CharKind::Digit if c.is_ascii_digit() => 1.0,
+                    _ => continue,
+                };
+                if height > 0.0 {
+                    samples.push((j as f32 / length, digit, height));
+                }
+            }
+        }
+        // Fit, then once more without the glyphs the first fit puts far off
+        // (a neighbour's ink, a stain).
+        let mut fit = least_squares(&samples)?;
+        let mut kept = samples.clone();
+        for _ in 0..2 {
+            let noise = fit.noise(&kept);
+            kept = samples
+                .iter()
+                .copied()
+                .filter(|&(x, d, h)| {
+                    (h - fit.predict(x, d)).abs() <= 3.0 * noise.max(0.02 * fit.base)
+                })
+                .collect();
+            fit = least_squares(&kept)?;
+        }
+        let letters = kept.iter().filter(|s| s.1 == 0.0).count();
+        let digits = kept.len() - letters;
+        let clear = letters >= MIN_HEIGHT_SAMPLES
+            && digits >= MIN_HEIGHT_SAMPLES
+            && fit.rise >= MIN_DIGIT_RISE * fit.base
+            && fit.noise(&kept) <= MAX_HEIGHT_NOISE * fit.rise;
+        clear.then_some(fit)
+    }
+
+    fn predict(&self, x: f32, digit: f32) -> f32 {
+        self.base + self.slope * x + self.rise * digit
+    }
+
+    /// The standard deviation of `samples` about the fit.
+    fn noise(&self, samples: &[(f32, f32, f32)]) -> f32 {
+        let n = samples.len().max(1) as f32;
+        (samples
+            .iter()
+            .map(|&(x, d, h)| (h - self.predict(x, d)).powi(2))
+            .sum::<f32>()
+            / n)
+            .sqrt()
+    }
+
+    /// Where a glyph of `height` at `x` (0..1 along its line) stands: 0 at
+    /// a capital's height, 1 at a digit's.
+    fn digitness(&self, x: f32, height: f32) -> f32 {
+        (height - self.predict(x, 0.0)) / self.rise
+    }
+
+    /// Drops the look-alike alternatives the glyphs' heights contradict: a
+    /// `0` as tall as the digits is no `O`, an `O` as low as the capitals
+    /// no `0`.
+    fn rule_out_lookalikes(&self, zone: &mut [MrzLine]) {
+        for line in zone {
+            let length = line.heights.len().max(2) as f32 - 1.0;
+            let text: Vec<char> = line.text.chars().collect();
+            for (j, alternative) in line.alternatives.iter_mut().enumerate() {
+                let (Some(to), Some(&read), Some(&height)) =
+                    (*alternative, text.get(j), line.heights.get(j))
+                else {
+                    continue;
+                };
+                if height <= 0.0 || !are_lookalikes(read, to) {
+                    continue;
+                }
+                let digitness = self.digitness(j as f32 / length, height);
+                // Far outside every glyph's height is a failed measurement
+                // (the ink run broken, a neighbour caught), which says nothing.
+                if !(PLAUSIBLE_HEIGHT.0..=PLAUSIBLE_HEIGHT.1).contains(&digitness) {
+                    continue;
+                }
+                let contradicted = if read.is_ascii_digit() {
+                    digitness >= DIGIT_HEIGHT
+                } else {
+                    digitness <= LETTER_HEIGHT
+                };
+                if contradicted {
+                    *alternative = None;
+                }
+            }
+        }
+    }
+}
+
+/// Least squares h = base + slope · x + rise · d over `(x, d, h)` samples.
+fn least_squares(samples: &[(f32, f32, f32)]) -> Option<GlyphHeights> {
+    // Normal equations over (1, x, d), solved by Cramer's rule.
+    let mut m = [[0.0f64; 3]; 3];
+    let mut v = [0.0f64; 3];
+    for &(x, d, h) in samples {
+        let row = [1.0, f64::from(x), f64::from(d)];
+        for i in 0..3 {
+            for j in 0..3 {
+                m[i][j] += row[i] * row[j];
+            }
+            v[i] += row[i] * f64::from(h);
+        }
+    }
+    let det = |m: &[[f64; 3]; 3]| {
+        m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
+            - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+            + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
+    };
+    let whole = det(&m);
+    if whole.abs() < 1e-9 {
+        return None;
+    }
+    let solve = |column: usize| {
+        let mut replaced = m;
+        for (row, value) in replaced.iter_mut().zip(v) {
+            row[column] = value;
+        }
+        (det(&replaced) / whole) as f32
+    };
+    Some(GlyphHeights {
+        base: solve(0),
+        slope: solve(1),
+        rise: solve(2),
+    })
 }
 
 /// Which glyphs stand off the line's regular spacing: MRZ printing is
@@ -708,17 +1056,18 @@ pub fn assess(zone: Vec<MrzLine>, today: Date, policy: &DocumentPolicy) -> Docum
     };
     let mut lookalike_swaps = Vec::new();
     if mrz.as_ref().is_some_and(|m| !m.all_check_digits_valid())
-        && let Some((fixed, swap)) = unique_lookalike_fix(&lines, today)
+        && let Some((fixed, swaps)) = lookalike_fix(&lines, today)
     {
-        let (line, column, _, to) = swap;
-        if let Some(read) = lines.get_mut(line - 1) {
-            let mut chars: Vec<char> = read.text.chars().collect();
-            if let Some(c) = chars.get_mut(column - 1) {
-                *c = to;
+        for &(line, column, _, to) in &swaps {
+            if let Some(read) = lines.get_mut(line - 1) {
+                let mut chars: Vec<char> = read.text.chars().collect();
+                if let Some(c) = chars.get_mut(column - 1) {
+                    *c = to;
+                }
+                read.text = chars.into_iter().collect();
             }
-            read.text = chars.into_iter().collect();
         }
-        lookalike_swaps.push(swap);
+        lookalike_swaps = swaps;
         mrz = Some(fixed);
     }
     let mut checks = checks(mrz.as_ref(), today, policy);
@@ -743,38 +1092,91 @@ pub fn assess(zone: Vec<MrzLine>, today: Date, policy: &DocumentPolicy) -> Docum
     }
 }
 
-/// The one reading, with a single character swapped for the look-alike the
-/// model gave as its runner-up there, whose every check digit holds — if
-/// exactly one such reading exists. The model's own runner-up narrows the
-/// candidates to a few positions, so a check digit (and the composite) that
-/// then holds is evidence, not a coincidence among hundreds of tries.
-fn unique_lookalike_fix(
-    lines: &[MrzLine],
-    today: Date,
-) -> Option<(Mrz, (usize, usize, char, char))> {
-    let texts: Vec<String> = lines.iter().map(|l| l.text.clone()).collect();
-    let mut found: Option<(Mrz, (usize, usize, char, char))> = None;
-    for (i, line) in lines.iter().enumerate() {
-        for (j, alternative) in line.alternatives.iter().enumerate() {
-            let Some(to) = *alternative else { continue };
-            let mut chars: Vec<char> = line.text.chars().collect();
-            let Some(from) = chars.get(j).copied() else {
-                continue;
-            };
-            chars[j] = to;
-            let mut candidate = texts.clone();
-            candidate[i] = chars.into_iter().collect();
-            if let Ok(mrz) = parse_with_filler_fix(&candidate, today)
-                && mrz.all_check_digits_valid()
-            {
+/// A look-alike swap: line and column (1-based), the character read and the
+/// one put in its place.
+pub type LookalikeSwap = (usize, usize, char, char);
+
+/// At most this many look-alike swaps explain a reading's failed check digits.
+const MAX_LOOKALIKE_SWAPS: usize = 2;
+
+/// More doubtful places than this and no swap is tried: the check digits
+/// cannot single out one explanation among so many.
+const MAX_LOOKALIKE_CANDIDATES: usize = 24;
+
+/// The reading with a few characters swapped for the look-alikes the model
+/// gave as their runners-up, whose every check digit holds — when the check
+/// digits single it out. The model's runners-up narrow the candidates to a
+/// few places; the explanation with the fewest swaps is taken if it is the
+/// only one of its size and no other set of one more swap explains the
+/// failure too (a set that merely adds a swap to it explains nothing more).
+/// A letter `O` among digits is read as `0` nearly every time, so two of
+/// them in one number are as likely as one: a single swap that happens to
+/// satisfy the check digit while a pair of swaps does too is a guess, and a
+/// guessed document number accepted is the one failure that must not happen.
+fn lookalike_fix(lines: &[MrzLine], today: Date) -> Option<(Mrz, Vec<LookalikeSwap>)> {
+    let texts: Vec<Vec<char>> = lines.iter().map(|l| l.text.chars().collect()).collect();
+    let candidates: Vec<LookalikeSwap> = lines
+        .iter()
+        .zip(&texts)
+        .enumerate()
+        .flat_map(|(i, (line, text))| {
+            line.alternatives.iter().zip(text).enumerate().filter_map(
+                move |(j, (alternative, &from))| alternative.map(|to| (i + 1, j + 1, from, to)),
+            )
+        })
+        .collect();
+    if candidates.is_empty() || candidates.len() > MAX_LOOKALIKE_CANDIDATES {
+        return None;
+    }
+    let solve = |subset: &[usize]| -> Option<Mrz> {
+        let mut candidate = texts.clone();
+        for &k in subset {
+            let (line, column, _, to) = candidates[k];
+            *candidate.get_mut(line - 1)?.get_mut(column - 1)? = to;
+        }
+        let candidate: Vec<String> = candidate.into_iter().map(String::from_iter).collect();
+        parse_with_filler_fix(&candidate, today)
+            .ok()
+            .filter(Mrz::all_check_digits_valid)
+    };
+    for size in 1..=MAX_LOOKALIKE_SWAPS {
+        let mut found: Option<(Mrz, Vec<usize>)> = None;
+        for subset in combinations(candidates.len(), size) {
+            if let Some(mrz) = solve(&subset) {
                 if found.is_some() {
                     return None;
                 }
-                found = Some((mrz, (i + 1, j + 1, from, to)));
+                found = Some((mrz, subset));
             }
         }
+        let Some((mrz, subset)) = found else { continue };
+        let rival = combinations(candidates.len(), size + 1)
+            .filter(|larger| !subset.iter().all(|k| larger.contains(k)))
+            .any(|larger| solve(&larger).is_some());
+        if rival {
+            return None;
+        }
+        return Some((mrz, subset.iter().map(|&k| candidates[k]).collect()));
     }
-    found
+    None
+}
+
+/// Every set of `size` indexes below `n`, each in increasing order.
+fn combinations(n: usize, size: usize) -> impl Iterator<Item = Vec<usize>> {
+    let mut next: Option<Vec<usize>> = (size <= n).then(|| (0..size).collect());
+    std::iter::from_fn(move || {
+        let current = next.take()?;
+        let mut following = current.clone();
+        // The rightmost index that can still move right, and everything after it reset.
+        if let Some(at) = (0..size).rev().find(|&at| following[at] < n - size + at) {
+            following[at] += 1;
+            for later in at + 1..size {
+                following[later] = following[later - 1] + 1;
+            }
+            next = Some(following);
+        }
+        Some(current)
+    })
 }
 
 /// Characters below this probability in a field no check digit covers make
@@ -1019,6 +1421,7 @@ mod tests {
             alternatives: vec![None; text.len()],
             runners_up: vec![None; text.len()],
             misplaced: vec![false; text.len()],
+            heights: Vec::new(),
             cx: 300.0,
             cy,
             width: 600.0,
@@ -1176,6 +1579,134 @@ mod tests {
         let reading = assess(lines, today, &DocumentPolicy::default());
         assert_eq!(reading.reasons, [Reason::MrzCheckDigit]);
         assert!(reading.lookalike_swaps.is_empty());
+    }
+
+    #[test]
+    fn letters_o_among_digits_are_restored_only_when_the_check_digits_single_them_out() {
+        let today = date!(2010 - 01 - 01);
+        let with_alternatives = |line2: &str, columns: &[usize]| {
+            let mut lines = zone(&[TD3[0], line2]);
+            for &column in columns {
+                lines[1].alternatives[column - 1] = Some('O');
+            }
+            lines
+        };
+        // Two letters O in the number, both read as 0: the pair of swaps is
+        // the only explanation of one or two swaps, and is taken.
+        let truth = "L8O89O2C35UTO7408122F1204159ZE184226B<<<<<12";
+        let read = "L808902C35UTO7408122F1204159ZE184226B<<<<<12";
+        let reading = assess(
+            with_alternatives(read, &[3, 6]),
+            today,
+            &DocumentPolicy::default(),
+        );
+        assert!(reading.passed(), "{:?}", reading.reasons);
+        assert_eq!(
+            reading.lookalike_swaps,
+            [(2, 3, '0', 'O'), (2, 6, '0', 'O')]
+        );
+        assert_eq!(reading.lines[1].text, truth);
+        // The number LO89O02C3 read as L089002C3: one swap (the third 0)
+        // satisfies every check digit, and so does the pair that is the
+        // truth. A guess either way; nothing is swapped.
+        let read = "L089002C35UTO7408122F1204159ZE184226B<<<<<12";
+        let reading = assess(
+            with_alternatives(read, &[2, 5, 6]),
+            today,
+            &DocumentPolicy::default(),
+        );
+        assert_eq!(reading.reasons, [Reason::MrzCheckDigit]);
+        assert!(reading.lookalike_swaps.is_empty());
+    }
+
+    #[test]
+    fn a_glyph_is_as_high_as_its_ink() {
+        // Paper at 220, a glyph of ink at 20 over rows 10..34, half-inked
+        // rows above and below it.
+        let crop = RgbImage::from_fn(100, 48, |x, y| {
+            let v = match (x, y) {
+                (40..60, 10..34) => 20,
+                (40..60, 9 | 34) => 120,
+                _ => 220,
+            };
+            image::Rgb([v, v, v])
+        });
+        let levels = InkLevels::of(&crop).unwrap();
+        let height = glyph_height(&crop, levels, 50.0, 12.0).unwrap();
+        assert!((height - 25.0).abs() < 0.1, "{height}");
+        // Nothing but paper there.
+        assert_eq!(glyph_height(&crop, levels, 85.0, 8.0), None);
+        // A blank crop has no ink to measure.
+        assert!(InkLevels::of(&RgbImage::from_pixel(50, 48, image::Rgb([200; 3]))).is_none());
+    }
+
+    #[test]
+    fn digits_standing_taller_than_capitals_rule_out_lookalikes() {
+        let kinds = mrz::position_kinds(MrzFormat::Td3);
+        let measured = |texts: &[&str], rise: f32| {
+            let mut lines = zone(texts);
+            for line in &mut lines {
+                line.heights = line
+                    .text
+                    .chars()
+                    .enumerate()
+                    .map(|(j, c)| {
+                        // A slight slope along the line, as a tilted photo gives.
+                        let base = 22.0 + 0.02 * j as f32;
+                        match c {
+                            '0'..='9' => base + rise,
+                            '<' => 16.0,
+                            _ => base,
+                        }
+                    })
+                    .collect();
+            }
+            lines
+        };
+        // The number's 0 (column 6) as tall as the digits, and the personal
+        // number's 0 (column 35) as low as the capitals: an O read as 0.
+        let line2 = "L898902C36UTO7408122F1204159ZE184206B<<<<<10";
+        let mut lines = measured(&[TD3[0], line2], 2.2);
+        lines[1].heights[34] = 22.0 + 0.02 * 34.0 + 0.5;
+        lines[1].alternatives[5] = Some('O');
+        lines[1].alternatives[34] = Some('O');
+        lines[1].alternatives[28] = Some('2');
+        let heights = GlyphHeights::fit(&lines, &kinds).unwrap();
+        assert!((heights.rise - 2.2).abs() < 0.05, "{heights:?}");
+        heights.rule_out_lookalikes(&mut lines);
+        assert_eq!(lines[1].alternatives[5], None);
+        assert_eq!(lines[1].alternatives[34], Some('O'));
+        // The Z read as a capital's height: no 2.
+        assert_eq!(lines[1].alternatives[28], None);
+        // A failed measurement says nothing.
+        let mut lines = measured(&[TD3[0], line2], 2.2);
+        lines[1].alternatives[5] = Some('O');
+        lines[1].heights[5] = 3.0;
+        heights.rule_out_lookalikes(&mut lines);
+        assert_eq!(lines[1].alternatives[5], Some('O'));
+        // Print whose digits are no taller than its capitals tells nothing.
+        assert!(GlyphHeights::fit(&measured(&[TD3[0], line2], 0.2), &kinds).is_none());
+        // Nor do unmeasured glyphs.
+        assert!(GlyphHeights::fit(&zone(&TD3), &kinds).is_none());
+    }
+
+    #[test]
+    fn combinations_are_every_subset_of_a_size_once() {
+        let all: Vec<Vec<usize>> = combinations(4, 2).collect();
+        assert_eq!(
+            all,
+            [
+                vec![0, 1],
+                vec![0, 2],
+                vec![0, 3],
+                vec![1, 2],
+                vec![1, 3],
+                vec![2, 3]
+            ]
+        );
+        assert_eq!(combinations(5, 3).count(), 10);
+        assert_eq!(combinations(3, 3).count(), 1);
+        assert_eq!(combinations(2, 3).count(), 0);
     }
 
     #[test]
@@ -1350,5 +1881,36 @@ mod tests {
         assert!((frame.along.0 + 350.0).abs() < 1.0, "{frame:?}");
         assert!((frame.along.1 - 350.0).abs() < 1.0, "{frame:?}");
         assert!(ZoneFrame::find(&[b(100.0, 100.0, 100.0)]).is_none());
+    }
+
+    #[test]
+    fn a_lone_check_digit_stretches_the_zone_and_every_length_is_tried() {
+        let b = |cx: f32, cy: f32, width: f32, height: f32| TextBox {
+            cx,
+            cy,
+            width,
+            height,
+            angle: 0.0,
+            score: 0.9,
+        };
+        // A TD3 zone with wide letter spacing: both boxes stop where the
+        // fillers start; the last line's check digit is a box of its own,
+        // lower than a line's.
+        let boxes = [
+            b(400.0, 400.0, 700.0, 36.0),
+            b(400.0, 440.0, 700.0, 36.0),
+            b(1100.0, 440.0, 30.0, 14.0),
+        ];
+        let frame = ZoneFrame::find(&boxes).unwrap();
+        assert!((frame.along.1 - 715.0).abs() < 1.0, "{frame:?}");
+        // Long for its height (about 44 pitches of 24): 44 first, then 36.
+        assert_eq!(frame.line_lengths(), [44, 36]);
+        // Dirt off the line's axis stretches nothing.
+        let frame = ZoneFrame::find(&[boxes[0], boxes[1], b(1100.0, 470.0, 30.0, 14.0)]).unwrap();
+        assert!((frame.along.1 - 350.0).abs() < 1.0, "{frame:?}");
+        assert_eq!(frame.line_lengths(), [36, 44]);
+        // Three lines: TD1 first.
+        let frame = ZoneFrame::find(&[b(400.0, 360.0, 700.0, 36.0), boxes[0], boxes[1]]).unwrap();
+        assert_eq!(frame.line_lengths(), [30, 36, 44]);
     }
 }
