@@ -171,10 +171,7 @@ impl OnnxModel {
     /// becomes the input tensor without a copy.
     pub fn run(&self, shape: &[usize], input: Vec<f32>) -> Result<TVec<TValue>, ModelError> {
         let plan = self.plan(shape)?;
-        let tensor = tract_ndarray::Array::from_shape_vec(shape, input)
-            .map_err(|err| self.inference(&err))?
-            .into_tensor();
-        plan.run(tvec!(tensor.into()))
+        plan.run(tvec!(self.tensor(shape, input)?.into()))
             .map_err(|err| self.inference(&format!("{err:#}")))
     }
 
@@ -197,9 +194,7 @@ impl OnnxModel {
     /// prints to show where inference time goes.
     pub fn profile(&self, shape: &[usize], input: Vec<f32>) -> Result<Vec<NodeTime>, ModelError> {
         let plan = self.plan(shape)?;
-        let tensor = tract_ndarray::Array::from_shape_vec(shape, input)
-            .map_err(|err| self.inference(&err))?
-            .into_tensor();
+        let tensor = self.tensor(shape, input)?;
         let mut state =
             TypedSimpleState::new(&plan).map_err(|err| self.inference(&format!("{err:#}")))?;
         let mut times = Vec::new();
@@ -222,6 +217,13 @@ impl OnnxModel {
             })
             .map_err(|err| self.inference(&format!("{err:#}")))?;
         Ok(times)
+    }
+
+    /// `input` as a tensor of `shape`, without a copy.
+    fn tensor(&self, shape: &[usize], input: Vec<f32>) -> Result<Tensor, ModelError> {
+        Ok(tract_ndarray::Array::from_shape_vec(shape, input)
+            .map_err(|err| self.inference(&err))?
+            .into_tensor())
     }
 
     fn inference(&self, err: &dyn std::fmt::Display) -> ModelError {
