@@ -50,6 +50,11 @@ pub struct MrzLine {
     /// not be measured): see [`GlyphHeights`].
     #[serde(skip)]
     pub heights: Vec<f32>,
+    /// Whether the glyph's height confirms its look-alike alternative (a
+    /// `0` as low as the capitals, an `O` as tall as the digits): see
+    /// [`GlyphHeights`]. Empty when the heights said nothing.
+    #[serde(skip)]
+    pub confirmed: Vec<bool>,
     /// Where the line stands: centre, size (pixels) and direction (radians).
     pub cx: f32,
     pub cy: f32,
@@ -68,8 +73,9 @@ pub struct DocumentReading {
     /// Why the lines could not be parsed, when they could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parse_error: Option<String>,
-    /// Look-alike characters swapped for the model's runner-up because only
-    /// that reading made every check digit hold (line, column, 1-based; from, to).
+    /// Look-alike characters swapped for the model's runner-up (line,
+    /// column, 1-based; from, to): each confirmed by its glyph's height, the
+    /// fewest that make every check digit hold, and the only such set.
     pub lookalike_swaps: Vec<LookalikeSwap>,
     pub checks: Vec<Check>,
     /// The reasons of the failed checks, in check order, each once.
@@ -161,7 +167,8 @@ pub fn read_document(
     policy: &DocumentPolicy,
 ) -> Result<DocumentReading, OcrError> {
     let boxes = ocr.detector.detect(image)?;
-    let frame = ZoneFrame::find(&boxes);
+    // Every MRZ has two or three lines: a single long line of text is not one.
+    let frame = ZoneFrame::find(&boxes).filter(|frame| frame.lines.len() >= 2);
     let Some(frame) = frame else {
         return Ok(assess(Vec::new(), today, policy));
     };
@@ -503,7 +510,8 @@ fn candidate_formats(steps: &[LineSteps]) -> Vec<MrzFormat> {
 }
 
 /// Decodes every line against each candidate format and assesses the
-/// result; the first format whose reading is accepted wins, otherwise the likeliest.
+/// result; the first format whose reading is accepted wins, otherwise the
+/// closest ([`closeness`]).
 fn decode_zone(steps: &[LineSteps], today: Date, policy: &DocumentPolicy) -> DocumentReading {
     let mut fallback: Option<DocumentReading> = None;
     // Three lines are a TD1 zone, or a two-line zone under a line of other text.
@@ -619,6 +627,7 @@ fn mrz_line(aligned: &[Aligned], line: &LineSteps, kinds: &[CharKind]) -> MrzLin
         runners_up,
         misplaced,
         heights,
+        confirmed: Vec::new(),
         cx: rect.cx,
         cy: rect.cy,
         width: rect.width,
@@ -664,12 +673,24 @@ impl InkLevels {
     /// The darkest few percent of the crop are ink, the brightest tenth
     /// paper; `None` when the two are too close to tell apart.
     fn of(crop: &RgbImage) -> Option<InkLevels> {
-        let mut values: Vec<f32> = crop.pixels().map(|p| brightness(p.0)).collect();
-        values.sort_by(f32::total_cmp);
+        // A histogram of r + g + b (0..=765) rather than a sort: it runs on
+        // every line of every upload, and gives the same quantiles.
+        let mut counts = vec![0usize; 766];
+        for p in crop.pixels() {
+            let [r, g, b] = p.0;
+            counts[usize::from(r) + usize::from(g) + usize::from(b)] += 1;
+        }
+        let total: usize = counts.iter().sum();
         let at = |q: f32| {
-            values
-                .get(((values.len().max(1) - 1) as f32 * q) as usize)
-                .copied()
+            {
+                let index = ((total.max(1) - 1) as f32 * q) as usize;
+                let mut seen = 0;
+                counts.iter().position(|&n| {
+                    seen += n;
+                    seen > index
+                })
+            }
+            .map(|sum| sum as f32 / 3.0)
         };
         let (ink, paper) = (at(0.03)?, at(0.9)?);
         (paper - ink >= 30.0).then_some(InkLevels { ink, paper })
@@ -739,8 +760,9 @@ fn glyph_height(crop: &RgbImage, levels: InkLevels, centre: f32, half: f32) -> O
 /// only digits show whether its print has that difference and how large it
 /// is: heights = base + slope · place along the line + rise for a digit,
 /// fitted by least squares. Where the print shows a clear rise with little
-/// noise, a glyph's height says which side of a look-alike pair it is on;
-/// elsewhere it says nothing.
+/// noise, a glyph's height says which side of a look-alike pair it is on
+/// (any letter–digit pair: `O`/`0`, `Z`/`2`, `S`/`5`…), and a look-alike
+/// swap is only ever made where it does; elsewhere it says nothing.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct GlyphHeights {
     base: f32,
@@ -837,13 +859,14 @@ impl GlyphHeights {
         (height - self.predict(x, 0.0)) / self.rise
     }
 
-    /// Drops the look-alike alternatives the glyphs' heights contradict: a
+    /// Drops the look-alike alternatives the glyphs' heights contradict (a
     /// `0` as tall as the digits is no `O`, an `O` as low as the capitals
-    /// no `0`.
+    /// no `0`) and marks those they confirm (the other way round).
     fn rule_out_lookalikes(&self, zone: &mut [MrzLine]) {
         for line in zone {
             let length = line.heights.len().max(2) as f32 - 1.0;
             let text: Vec<char> = line.text.chars().collect();
+            line.confirmed = vec![false; line.alternatives.len()];
             for (j, alternative) in line.alternatives.iter_mut().enumerate() {
                 let (Some(to), Some(&read), Some(&height)) =
                     (*alternative, text.get(j), line.heights.get(j))
@@ -859,14 +882,15 @@ impl GlyphHeights {
                 if !(PLAUSIBLE_HEIGHT.0..=PLAUSIBLE_HEIGHT.1).contains(&digitness) {
                     continue;
                 }
-                let contradicted = if read.is_ascii_digit() {
-                    digitness >= DIGIT_HEIGHT
+                let (contradicted, confirmed) = if read.is_ascii_digit() {
+                    (digitness >= DIGIT_HEIGHT, digitness <= LETTER_HEIGHT)
                 } else {
-                    digitness <= LETTER_HEIGHT
+                    (digitness <= LETTER_HEIGHT, digitness >= DIGIT_HEIGHT)
                 };
                 if contradicted {
                     *alternative = None;
                 }
+                line.confirmed[j] = confirmed;
             }
         }
     }
@@ -1104,11 +1128,12 @@ const MAX_LOOKALIKE_SWAPS: usize = 2;
 const MAX_LOOKALIKE_CANDIDATES: usize = 24;
 
 /// The reading with a few characters swapped for the look-alikes the model
-/// gave as their runners-up, whose every check digit holds — when the check
-/// digits single it out. The model's runners-up narrow the candidates to a
-/// few places; the explanation with the fewest swaps is taken if it is the
-/// only one of its size and no other set of one more swap explains the
-/// failure too (a set that merely adds a swap to it explains nothing more).
+/// gave as their runners-up, whose every check digit holds — when the
+/// glyphs' heights confirm every swap and the check digits single the set
+/// out. The candidates are the runners-up under a failed check digit only;
+/// the explanation with the fewest swaps is taken if it is the only one of
+/// its size and no other set of one more swap explains the failure too (a
+/// set that merely adds a swap to it explains nothing more).
 /// A letter `O` among digits is read as `0` nearly every time, so two of
 /// them in one number are as likely as one: a single swap that happens to
 /// satisfy the check digit while a pair of swaps does too is a guess, and a
@@ -1125,6 +1150,23 @@ fn lookalike_fix(lines: &[MrzLine], today: Date) -> Option<(Mrz, Vec<LookalikeSw
             )
         })
         .collect();
+    // Only places under a failed check digit and under no check digit that
+    // holds may change: a swap under a holding check digit would have to
+    // break it, and two of them keeping it whole is a coincidence, not a
+    // repair. Without a parse of the reading there is nothing to go by.
+    let original: Vec<String> = texts.iter().map(String::from_iter).collect();
+    let checks = parse_with_filler_fix(&original, today).ok()?.check_digits;
+    let covered = |valid: bool, line: usize, column: usize| {
+        checks
+            .iter()
+            .any(|c| c.valid == valid && c.covers.contains(&(line, column)))
+    };
+    let candidates: Vec<LookalikeSwap> = candidates
+        .into_iter()
+        .filter(|&(line, column, _, _)| {
+            covered(false, line, column) && !covered(true, line, column)
+        })
+        .collect();
     if candidates.is_empty() || candidates.len() > MAX_LOOKALIKE_CANDIDATES {
         return None;
     }
@@ -1139,9 +1181,25 @@ fn lookalike_fix(lines: &[MrzLine], today: Date) -> Option<(Mrz, Vec<LookalikeSw
             .ok()
             .filter(Mrz::all_check_digits_valid)
     };
+    // Every swap must be confirmed by its glyph's height. The check digits
+    // alone cannot prove a swap: a misread that is no look-alike leaves the
+    // truth out of every set of swaps, and the document number weighs in the
+    // composite exactly as in its own check digit, so a wrong set satisfies
+    // both one time in ten.
+    let confirmed = |&(line, column, _, _): &LookalikeSwap| {
+        lines
+            .get(line - 1)
+            .and_then(|l| l.confirmed.get(column - 1))
+            .copied()
+            .unwrap_or(false)
+    };
+    let all_confirmed = |subset: &[usize]| subset.iter().all(|&k| confirmed(&candidates[k]));
     for size in 1..=MAX_LOOKALIKE_SWAPS {
         let mut found: Option<(Mrz, Vec<usize>)> = None;
         for subset in combinations(candidates.len(), size) {
+            if !all_confirmed(&subset) {
+                continue;
+            }
             if let Some(mrz) = solve(&subset) {
                 if found.is_some() {
                     return None;
@@ -1422,11 +1480,21 @@ mod tests {
             runners_up: vec![None; text.len()],
             misplaced: vec![false; text.len()],
             heights: Vec::new(),
+            confirmed: Vec::new(),
             cx: 300.0,
             cy,
             width: 600.0,
             height: 20.0,
             angle: 0.0,
+        }
+    }
+
+    /// Marks the alternatives at `columns` (1-based) as confirmed by the
+    /// glyphs' heights.
+    fn confirm(line: &mut MrzLine, columns: &[usize]) {
+        line.confirmed = vec![false; line.alternatives.len()];
+        for &column in columns {
+            line.confirmed[column - 1] = true;
         }
     }
 
@@ -1567,8 +1635,14 @@ mod tests {
         let today = date!(2010 - 01 - 01);
         let plain = assess(lines.clone(), today, &DocumentPolicy::default());
         assert_eq!(plain.reasons, [Reason::MrzCheckDigit]);
-        // The model's runner-up at that column was Z.
+        // The model's runner-up at that column was Z, but the glyph's height
+        // says nothing: the check digits alone prove no swap.
         lines[1].alternatives[28] = Some('Z');
+        let unconfirmed = assess(lines.clone(), today, &DocumentPolicy::default());
+        assert_eq!(unconfirmed.reasons, [Reason::MrzCheckDigit]);
+        assert!(unconfirmed.lookalike_swaps.is_empty());
+        // The glyph stands as low as the capitals: a Z.
+        confirm(&mut lines[1], &[29]);
         let reading = assess(lines.clone(), today, &DocumentPolicy::default());
         assert!(reading.passed(), "{:?}", reading.reasons);
         assert_eq!(reading.lookalike_swaps, [(2, 29, '2', 'Z')]);
@@ -1589,6 +1663,8 @@ mod tests {
             for &column in columns {
                 lines[1].alternatives[column - 1] = Some('O');
             }
+            // Every one of them as low as the capitals.
+            confirm(&mut lines[1], columns);
             lines
         };
         // Two letters O in the number, both read as 0: the pair of swaps is
@@ -1617,6 +1693,70 @@ mod tests {
         );
         assert_eq!(reading.reasons, [Reason::MrzCheckDigit]);
         assert!(reading.lookalike_swaps.is_empty());
+    }
+
+    /// A TD3 data line with valid check digits.
+    fn td3_line(number: &str, birth: &str, expiry: &str, personal: &str) -> String {
+        let cd = |field: &str| {
+            char::from(b'0' + mrz::check_digit(field).unwrap_or_else(|| panic!("{field}")))
+        };
+        let (number, personal) = (format!("{number:<<9}"), format!("{personal:<<14}"));
+        let composite = format!(
+            "{number}{}{birth}{}{expiry}{}{personal}{}",
+            cd(&number),
+            cd(birth),
+            cd(expiry),
+            cd(&personal)
+        );
+        format!(
+            "{number}{}UTO{birth}{}F{expiry}{}{personal}{}{}",
+            cd(&number),
+            cd(birth),
+            cd(expiry),
+            cd(&personal),
+            cd(&composite)
+        )
+    }
+
+    #[test]
+    fn a_misread_that_is_no_lookalike_is_never_repaired_into_an_accept() {
+        // Every 0 and O of the alphanumeric fields has its look-alike as the
+        // runner-up, as the model gives them; one digit of the number is
+        // misread as another digit, which no look-alike swap can undo. Some
+        // sets of swaps still satisfy the number's and the composite check
+        // digits by chance (one in ten: the number weighs in the composite
+        // as in its own check digit), and the glyphs' heights confirm none
+        // of them: none may be taken.
+        let today = date!(2010 - 01 - 01);
+        let truth = td3_line("L0O9O2C0", "740812", "120415", "Z0E18O226B0");
+        let alphanumeric = (0..9).chain(28..42);
+        let mut attempts = 0;
+        for at in [1usize, 3, 5, 7] {
+            for digit in b'1'..=b'9' {
+                let mut read: Vec<u8> = truth.bytes().collect();
+                if read[at] == digit || !read[at].is_ascii_digit() {
+                    continue;
+                }
+                read[at] = digit;
+                let read: String = read.iter().map(|&b| char::from(b)).collect();
+                let mut lines = zone(&[TD3[0], &read]);
+                for column in alphanumeric.clone() {
+                    let c = read.as_bytes()[column];
+                    if c == b'0' || c == b'O' {
+                        lines[1].alternatives[column] = Some(if c == b'0' { 'O' } else { '0' });
+                    }
+                }
+                attempts += 1;
+                let reading = assess(lines, today, &DocumentPolicy::default());
+                assert!(
+                    !reading.passed(),
+                    "{read} accepted as {:?} with swaps {:?}",
+                    reading.lines.iter().map(|l| &l.text).collect::<Vec<_>>(),
+                    reading.lookalike_swaps
+                );
+            }
+        }
+        assert!(attempts > 20);
     }
 
     #[test]

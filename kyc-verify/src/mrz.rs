@@ -168,7 +168,7 @@ impl fmt::Display for MrzField {
 }
 
 /// One check digit of the zone and whether it holds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CheckDigit {
     /// The field it protects.
     pub field: MrzField,
@@ -188,7 +188,37 @@ pub struct CheckDigit {
     /// hint is wrong as often as not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suggestion: Option<String>,
+    /// The places the check digit covers, 1-based (line, column): what a
+    /// repair of the reading may touch when this check fails.
+    #[serde(skip)]
+    pub covers: Vec<(usize, usize)>,
 }
+
+/// Two check digits are equal when they say the same about the document:
+/// `covers` follows from the format and is not sent over the API.
+impl PartialEq for CheckDigit {
+    fn eq(&self, other: &Self) -> bool {
+        (
+            self.field,
+            self.line,
+            self.column,
+            self.found,
+            self.expected,
+            self.valid,
+            &self.suggestion,
+        ) == (
+            other.field,
+            other.line,
+            other.column,
+            other.found,
+            other.expected,
+            other.valid,
+            &other.suggestion,
+        )
+    }
+}
+
+impl Eq for CheckDigit {}
 
 /// Why a character was repaired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -970,6 +1000,7 @@ impl Zone {
             expected: char::from(b'0' + expected),
             valid,
             suggestion: None,
+            covers: places.iter().map(|at| (at.line + 1, at.col + 1)).collect(),
         }
     }
 
