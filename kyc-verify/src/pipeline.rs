@@ -200,11 +200,24 @@ pub struct StepPolicy {
     pub rules: DecisionRules,
 }
 
-fn prefixed(prefix: &str, checks: Vec<Check>) -> impl Iterator<Item = Check> + '_ {
-    checks.into_iter().map(move |mut c| {
-        c.name = format!("{prefix}.{}", c.name);
-        c
-    })
+/// The quality checks of one capture, named `prefix.check`.
+fn quality_checks(
+    prefix: &str,
+    image: &DynamicImage,
+    capture: Capture,
+    policy: &StepPolicy,
+) -> Vec<Check> {
+    let quality_policy = QualityPolicy {
+        capture,
+        require_hd: policy.require_hd,
+    };
+    quality::assess(image, &quality_policy)
+        .into_iter()
+        .map(|mut c| {
+            c.name = format!("{prefix}.{}", c.name);
+            c
+        })
+        .collect()
 }
 
 /// The portrait of an identity document photo, for matching other steps'
@@ -232,14 +245,14 @@ pub fn identity_document(
     back: Option<&DynamicImage>,
     policy: &StepPolicy,
 ) -> Result<(StepOutcome, Option<DescribedFace>), PipelineError> {
-    let quality_policy = QualityPolicy {
-        capture: Capture::IdentityDocument,
-        require_hd: policy.require_hd,
-    };
-    let mut checks: Vec<Check> = Vec::new();
-    checks.extend(prefixed("front", quality::assess(front, &quality_policy)));
+    let mut checks = quality_checks("front", front, Capture::IdentityDocument, policy);
     if let Some(back) = back {
-        checks.extend(prefixed("back", quality::assess(back, &quality_policy)));
+        checks.extend(quality_checks(
+            "back",
+            back,
+            Capture::IdentityDocument,
+            policy,
+        ));
     }
     let front_rgb = front.to_rgb8();
     let read = |image: &RgbImage| -> Result<DocumentReading, PipelineError> {
@@ -308,12 +321,7 @@ pub fn selfie(
     portrait: Option<&DescribedFace>,
     policy: &StepPolicy,
 ) -> Result<StepOutcome, PipelineError> {
-    let quality_policy = QualityPolicy {
-        capture: Capture::Face,
-        require_hd: policy.require_hd,
-    };
-    let mut checks: Vec<Check> =
-        prefixed("selfie", quality::assess(image, &quality_policy)).collect();
+    let mut checks = quality_checks("selfie", image, Capture::Face, policy);
     let rgb = image.to_rgb8();
     // The face and the spoof score are independent: found side by side.
     let (lookup, seen) = side_by_side(
@@ -357,15 +365,11 @@ pub fn passive_liveness(
     portrait: Option<&DescribedFace>,
     policy: &StepPolicy,
 ) -> Result<StepOutcome, PipelineError> {
-    let quality_policy = QualityPolicy {
-        capture: Capture::Face,
-        require_hd: policy.require_hd,
-    };
     let mut checks: Vec<Check> = Vec::new();
     // Quality of the middle frame stands for the capture (all frames come
     // from one camera within two seconds).
     if let Some(middle) = frames.get(frames.len() / 2) {
-        checks.extend(prefixed("frames", quality::assess(middle, &quality_policy)));
+        checks.extend(quality_checks("frames", middle, Capture::Face, policy));
     }
     let rgb: Vec<RgbImage> = frames.iter().map(DynamicImage::to_rgb8).collect();
     let report = models.liveness.passive(&rgb).map_err(PipelineError::from)?;
@@ -511,12 +515,7 @@ pub fn face_document(
     config: &FaceDocumentConfig,
     policy: &StepPolicy,
 ) -> Result<(StepOutcome, Option<DescribedFace>), PipelineError> {
-    let quality_policy = QualityPolicy {
-        capture: Capture::Face,
-        require_hd: policy.require_hd,
-    };
-    let mut checks: Vec<Check> =
-        prefixed("photo", quality::assess(image, &quality_policy)).collect();
+    let mut checks = quality_checks("photo", image, Capture::Face, policy);
     let rgb = image.to_rgb8();
     let mut faces = models.face.detect(&rgb).map_err(PipelineError::from)?;
     faces.sort_by(|a, b| b.bbox.area().total_cmp(&a.bbox.area()));
