@@ -175,20 +175,26 @@ pub fn read_document(
     let map = symbol_map(ocr.recognizer.dictionary());
     let mut best: Option<DocumentReading> = None;
     for chars in frame.line_lengths() {
+        // At a two-line length, a three-line frame is a two-line zone under
+        // a line of other print: only its lower two lines are read.
+        let lines = match frame.lines.len() {
+            3 if chars != WIDTHS[0] => &frame.lines[1..],
+            _ => &frame.lines[..],
+        };
         for pass in READING_PASSES {
-            let steps = frame
-                .lines
-                .iter()
-                .map(|line| {
-                    let (crop, rect) = frame.crop(image, line, chars, pass);
-                    let (probs, classes) = ocr.recognizer.probabilities(&crop)?;
-                    Ok(LineSteps {
-                        folded: FoldedSteps::fold(&probs, classes, &map, SYMBOLS.len()),
-                        rect,
-                        crop,
-                    })
+            let read_line = |line: &TextBox| -> Result<LineSteps, OcrError> {
+                let (crop, rect) = frame.crop(image, line, chars, pass);
+                let (probs, classes) = ocr.recognizer.probabilities(&crop)?;
+                Ok(LineSteps {
+                    folded: FoldedSteps::fold(&probs, classes, &map, SYMBOLS.len()),
+                    rect,
+                    crop,
                 })
-                .collect::<Result<Vec<_>, OcrError>>()?;
+            };
+            // The lines are independent: read side by side.
+            let steps = crate::runtime::map_side_by_side(lines, read_line, || {
+                OcrError::Inference("a line recognition thread panicked".into())
+            })?;
             let reading = decode_zone(&steps, today, policy);
             if zone_accepted(&reading) {
                 return Ok(reading);

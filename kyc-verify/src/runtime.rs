@@ -59,6 +59,69 @@ pub fn available_threads() -> usize {
         .unwrap_or(1)
 }
 
+/// `work` on every item, the results in the items' order. The items are
+/// spread over as many scoped threads as inference may use ([`threads`]):
+/// tract spreads only a model's matrix products over its pool and runs the
+/// rest of a model on the calling thread, so independent model runs side by
+/// side keep every core busy. `panicked` makes the error of an item whose
+/// thread panicked.
+pub fn map_side_by_side<T, R, E>(
+    items: &[T],
+    work: impl Fn(&T) -> Result<R, E> + Sync,
+    panicked: impl Fn() -> E,
+) -> Result<Vec<R>, E>
+where
+    T: Sync,
+    R: Send,
+    E: Send,
+{
+    spread_over(threads(), items, work, panicked)
+}
+
+/// [`map_side_by_side`] on `threads` threads at most.
+fn spread_over<T, R, E>(
+    threads: usize,
+    items: &[T],
+    work: impl Fn(&T) -> Result<R, E> + Sync,
+    panicked: impl Fn() -> E,
+) -> Result<Vec<R>, E>
+where
+    T: Sync,
+    R: Send,
+    E: Send,
+{
+    let workers = threads.clamp(1, items.len().max(1));
+    if workers == 1 {
+        return items.iter().map(work).collect();
+    }
+    let mut slots: Vec<Option<Result<R, E>>> = (0..items.len()).map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let work = &work;
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                scope.spawn(move || {
+                    (w..items.len())
+                        .step_by(workers)
+                        .map(|i| (i, work(&items[i])))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for handle in handles {
+            // A panicking thread leaves its slots empty: reported below.
+            if let Ok(results) = handle.join() {
+                for (i, result) in results {
+                    slots[i] = Some(result);
+                }
+            }
+        }
+    });
+    slots
+        .into_iter()
+        .map(|slot| slot.unwrap_or_else(|| Err(panicked())))
+        .collect()
+}
+
 /// Why a model could not be loaded or run.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
@@ -263,6 +326,38 @@ mod tests {
         assert_eq!(configure(0), 1);
         assert_eq!(threads(), 1);
         assert!(available_threads() >= 1);
+    }
+
+    #[test]
+    fn side_by_side_keeps_the_order_and_every_error() {
+        for threads in [1, 3] {
+            let items: Vec<u32> = (0..10).collect();
+            let doubled = spread_over(threads, &items, |&i| Ok::<_, String>(i * 2), String::new);
+            assert_eq!(doubled, Ok((0..10).map(|i| i * 2).collect::<Vec<_>>()));
+            let failed = spread_over(
+                threads,
+                &items,
+                |&i| {
+                    if i == 7 {
+                        Err(format!("item {i}"))
+                    } else {
+                        Ok(i)
+                    }
+                },
+                String::new,
+            );
+            assert_eq!(failed, Err("item 7".to_string()));
+        }
+        let panicked = spread_over(
+            3,
+            &[1u32, 2, 3],
+            |&i| {
+                assert!(i != 2, "a worker panics");
+                Ok(i)
+            },
+            || "panicked".to_string(),
+        );
+        assert_eq!(panicked, Err("panicked".to_string()));
     }
 
     #[test]

@@ -212,51 +212,15 @@ impl LivenessPipeline {
         Ok(observation)
     }
 
-    /// [`LivenessPipeline::observe`] on every request, in order. The frames
-    /// are independent, so they are spread over as many threads as inference
-    /// may use ([`crate::runtime::threads`]): tract splits only a model's
-    /// matrix products across its pool, and the rest of a frame's work
-    /// (resizing, depthwise layers, decoding the maps) runs on the calling
-    /// thread, so two frames side by side keep both cores busy.
+    /// [`LivenessPipeline::observe`] on every request, in order; the frames
+    /// are independent and observed side by side
+    /// ([`crate::runtime::map_side_by_side`]).
     fn observe_all(&self, requests: &[Observe]) -> Result<Vec<FrameObservation>, FaceError> {
-        let workers = crate::runtime::threads().clamp(1, requests.len().max(1));
-        let observe = |&(frame, spoof, describe): &Observe| self.observe(frame, spoof, describe);
-        if workers == 1 {
-            return requests.iter().map(observe).collect();
-        }
-        let mut slots: Vec<Option<Result<FrameObservation, FaceError>>> =
-            (0..requests.len()).map(|_| None).collect();
-        std::thread::scope(|scope| {
-            let observe = &observe;
-            let handles: Vec<_> = (0..workers)
-                .map(|w| {
-                    scope.spawn(move || {
-                        (w..requests.len())
-                            .step_by(workers)
-                            .map(|i| (i, observe(&requests[i])))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            for handle in handles {
-                // A panicking worker leaves its slots empty: reported below.
-                if let Ok(results) = handle.join() {
-                    for (i, result) in results {
-                        slots[i] = Some(result);
-                    }
-                }
-            }
-        });
-        slots
-            .into_iter()
-            .map(|slot| {
-                slot.unwrap_or_else(|| {
-                    Err(FaceError::Inference(
-                        "a liveness worker thread panicked".into(),
-                    ))
-                })
-            })
-            .collect()
+        crate::runtime::map_side_by_side(
+            requests,
+            |&(frame, spoof, describe)| self.observe(frame, spoof, describe),
+            || FaceError::Inference("a liveness worker thread panicked".into()),
+        )
     }
 
     /// Passive liveness over the frames of one capture, in capture order.
