@@ -1498,6 +1498,18 @@ mod tests {
         }
     }
 
+    /// A level text box.
+    fn upright(cx: f32, cy: f32, width: f32, height: f32) -> TextBox {
+        TextBox {
+            cx,
+            cy,
+            width,
+            height,
+            angle: 0.0,
+            score: 0.9,
+        }
+    }
+
     /// Marks the alternatives at `columns` (1-based) as confirmed by the
     /// glyphs' heights.
     fn confirm(line: &mut MrzLine, columns: &[usize]) {
@@ -1915,14 +1927,7 @@ mod tests {
 
     #[test]
     fn pieces_of_one_line_are_merged_and_other_lines_are_not() {
-        let b = |cx: f32, cy: f32, width: f32| TextBox {
-            cx,
-            cy,
-            width,
-            height: 20.0,
-            angle: 0.0,
-            score: 0.8,
-        };
+        let b = |cx, cy, width| upright(cx, cy, width, 20.0);
         // Two pieces of one line with a 20-pixel gap, a line below, a far box on the same row.
         let merged = merge_collinear(&[
             b(200.0, 100.0, 300.0),
@@ -1941,14 +1946,7 @@ mod tests {
 
     #[test]
     fn candidates_are_long_thin_boxes_top_to_bottom() {
-        let b = |cy: f32, width: f32, height: f32| TextBox {
-            cx: 300.0,
-            cy,
-            width,
-            height,
-            angle: 0.0,
-            score: 0.9,
-        };
+        let b = |cy, width, height| upright(300.0, cy, width, height);
         let boxes = [
             b(500.0, 600.0, 20.0),
             b(100.0, 100.0, 30.0),
@@ -2007,14 +2005,7 @@ mod tests {
 
     #[test]
     fn the_zone_is_the_lowest_stack_of_long_lines() {
-        let b = |cx: f32, cy: f32, width: f32| TextBox {
-            cx,
-            cy,
-            width,
-            height: 20.0,
-            angle: 0.0,
-            score: 0.9,
-        };
+        let b = |cx, cy, width| upright(cx, cy, width, 20.0);
         // A header, the names, and a two-line zone whose first line's box
         // stops short of its trailing fillers.
         let boxes = [
@@ -2034,14 +2025,7 @@ mod tests {
 
     #[test]
     fn a_lone_check_digit_stretches_the_zone_and_every_length_is_tried() {
-        let b = |cx: f32, cy: f32, width: f32, height: f32| TextBox {
-            cx,
-            cy,
-            width,
-            height,
-            angle: 0.0,
-            score: 0.9,
-        };
+        let b = upright;
         // A TD3 zone with wide letter spacing: both boxes stop where the
         // fillers start; the last line's check digit is a box of its own,
         // lower than a line's.

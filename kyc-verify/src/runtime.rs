@@ -60,26 +60,12 @@ pub fn available_threads() -> usize {
 }
 
 /// `work` on every item, the results in the items' order. The items are
-/// spread over as many scoped threads as inference may use ([`threads`]):
-/// tract spreads only a model's matrix products over its pool and runs the
-/// rest of a model on the calling thread, so independent model runs side by
-/// side keep every core busy. `panicked` makes the error of an item whose
-/// thread panicked.
+/// spread over at most `threads` scoped threads (callers pass [`threads`],
+/// what inference may use): tract spreads only a model's matrix products
+/// over its pool and runs the rest of a model on the calling thread, so
+/// independent model runs side by side keep every core busy. `panicked`
+/// makes the error of an item whose thread panicked.
 pub fn map_side_by_side<T, R, E>(
-    items: &[T],
-    work: impl Fn(&T) -> Result<R, E> + Sync,
-    panicked: impl Fn() -> E,
-) -> Result<Vec<R>, E>
-where
-    T: Sync,
-    R: Send,
-    E: Send,
-{
-    spread_over(threads(), items, work, panicked)
-}
-
-/// [`map_side_by_side`] on `threads` threads at most.
-fn spread_over<T, R, E>(
     threads: usize,
     items: &[T],
     work: impl Fn(&T) -> Result<R, E> + Sync,
@@ -332,9 +318,10 @@ mod tests {
     fn side_by_side_keeps_the_order_and_every_error() {
         for threads in [1, 3] {
             let items: Vec<u32> = (0..10).collect();
-            let doubled = spread_over(threads, &items, |&i| Ok::<_, String>(i * 2), String::new);
+            let doubled =
+                map_side_by_side(threads, &items, |&i| Ok::<_, String>(i * 2), String::new);
             assert_eq!(doubled, Ok((0..10).map(|i| i * 2).collect::<Vec<_>>()));
-            let failed = spread_over(
+            let failed = map_side_by_side(
                 threads,
                 &items,
                 |&i| {
@@ -348,7 +335,7 @@ mod tests {
             );
             assert_eq!(failed, Err("item 7".to_string()));
         }
-        let panicked = spread_over(
+        let panicked = map_side_by_side(
             3,
             &[1u32, 2, 3],
             |&i| {

@@ -217,6 +217,7 @@ impl LivenessPipeline {
     /// ([`crate::runtime::map_side_by_side`]).
     fn observe_all(&self, requests: &[Observe]) -> Result<Vec<FrameObservation>, FaceError> {
         crate::runtime::map_side_by_side(
+            crate::runtime::threads(),
             requests,
             |&(frame, spoof, describe)| self.observe(frame, spoof, describe),
             || FaceError::Inference("a liveness worker thread panicked".into()),
