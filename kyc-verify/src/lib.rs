@@ -8,6 +8,7 @@
 pub mod decision;
 pub mod document;
 pub mod face;
+mod graph;
 pub mod intake;
 pub mod liveness;
 pub mod mrz;

@@ -185,7 +185,12 @@ impl OnnxModel {
             .graph
             .clone()
             .with_input_fact(0, f32::fact(shape).into())
-            .and_then(|model| model.into_optimized())
+            .and_then(|model| model.into_typed())
+            .and_then(|model| model.into_decluttered())
+            .and_then(|mut model| {
+                crate::graph::speed_up(&mut model)?;
+                model.into_optimized()
+            })
             .and_then(|model| model.into_runnable())
             .map_err(|err| ModelError::Load {
                 path: self.path.clone(),
