@@ -254,6 +254,23 @@ fn affine_after_affine(
     Ok(Some(patch))
 }
 
+/// Fills `out`, `plane_len` values per plane, with `fill(plane index,
+/// plane)`, the planes spread over tract's threads (see `runtime::configure`)
+/// when there are enough of them to pay; `work` is how many values are read.
+fn per_plane(
+    out: &mut [f32],
+    plane_len: usize,
+    work: usize,
+    fill: impl Fn(usize, &mut [f32]) + Sync + Send,
+) -> TractResult<()> {
+    tract_linalg::multithread::par_chunks_mut(out, plane_len, work, |first, planes| {
+        for (ix, plane) in planes.chunks_exact_mut(plane_len).enumerate() {
+            fill(first + ix, plane);
+        }
+        Ok(())
+    })
+}
+
 /// Keeps the even columns of the last axis and, when `rows`, the even rows of
 /// the axis before it: `[.., h, w]` becomes `[.., ceil(h/2), ceil(w/2)]` (or
 /// `[.., h, ceil(w/2)]`). `f32` only; what [`strided_depthwise`] puts after
@@ -297,13 +314,17 @@ impl EvalOp for KeepEven {
         let rank = out_shape.len();
         out_shape[rank - 2] = h.div_ceil(self.row_step());
         out_shape[rank - 1] = w.div_ceil(2);
-        let mut out = Vec::with_capacity(out_shape.iter().product());
-        if h > 0 && w > 0 {
-            for plane in data.chunks_exact(h * w) {
-                for row in plane.chunks_exact(w).step_by(self.row_step()) {
-                    out.extend(row.chunks(2).map(|pair| pair[0]));
+        let (oh, ow) = (out_shape[rank - 2], out_shape[rank - 1]);
+        let mut out = vec![0f32; out_shape.iter().product()];
+        if oh > 0 && ow > 0 {
+            per_plane(&mut out, oh * ow, data.len(), |plane, out| {
+                let rows = data[plane * h * w..][..h * w].chunks_exact(w);
+                for (row, out) in rows.step_by(self.row_step()).zip(out.chunks_exact_mut(ow)) {
+                    for (o, pair) in out.iter_mut().zip(row.chunks(2)) {
+                        *o = pair[0];
+                    }
                 }
-            }
+            })?;
         }
         let out = tract_ndarray::ArrayD::from_shape_vec(&*out_shape, out)?;
         Ok(tvec!(out.into_tensor().into_tvalue()))
@@ -362,18 +383,22 @@ impl EvalOp for PairMax {
         let rank = out_shape.len();
         out_shape[rank - 2] = h / 2;
         out_shape[rank - 1] = w / 2;
-        let mut out = Vec::with_capacity(out_shape.iter().product());
-        let mut column_max = vec![0f32; w];
-        if h > 1 && w > 1 {
-            for plane in data.chunks_exact(h * w) {
-                for rows in plane.chunks_exact(2 * w) {
+        let (oh, ow) = (out_shape[rank - 2], out_shape[rank - 1]);
+        let mut out = vec![0f32; out_shape.iter().product()];
+        if oh > 0 && ow > 0 {
+            per_plane(&mut out, oh * ow, data.len(), |plane, out| {
+                let mut column_max = vec![0f32; w];
+                let rows = data[plane * h * w..][..h * w].chunks_exact(2 * w);
+                for (rows, out) in rows.zip(out.chunks_exact_mut(ow)) {
                     let (upper, lower) = rows.split_at(w);
                     for ((m, &a), &b) in column_max.iter_mut().zip(upper).zip(lower) {
                         *m = a.max(b);
                     }
-                    out.extend(column_max.chunks_exact(2).map(|pair| pair[0].max(pair[1])));
+                    for (o, pair) in out.iter_mut().zip(column_max.chunks_exact(2)) {
+                        *o = pair[0].max(pair[1]);
+                    }
                 }
-            }
+            })?;
         }
         let out = tract_ndarray::ArrayD::from_shape_vec(&*out_shape, out)?;
         Ok(tvec!(out.into_tensor().into_tvalue()))
@@ -462,11 +487,16 @@ impl EvalOp for LastAxisAffine {
         let mut tensor = input.into_tensor();
         let (scale, shift) = (self.scales(width)?, self.shifts(width)?);
         let mut view = tensor.try_as_plain_ram_mut()?;
-        for row in view.as_slice_mut::<f32>()?.chunks_exact_mut(width) {
-            for ((x, a), b) in row.iter_mut().zip(&scale).zip(&shift) {
-                *x = *x * a + b;
+        let data = view.as_slice_mut::<f32>()?;
+        let len = data.len();
+        tract_linalg::multithread::par_chunks_mut(data, width, len, |_, rows| {
+            for row in rows.chunks_exact_mut(width) {
+                for ((x, a), b) in row.iter_mut().zip(&scale).zip(&shift) {
+                    *x = *x * a + b;
+                }
             }
-        }
+            Ok(())
+        })?;
         Ok(tvec!(tensor.into_tvalue()))
     }
 }
@@ -837,5 +867,38 @@ mod tests {
         model.select_output_outlets(&z).unwrap();
         speed_up(&mut model).unwrap();
         assert_eq!(count_affine(&model), 0);
+    }
+
+    #[test]
+    fn rewritten_ops_give_the_same_values_on_several_threads() {
+        use tract_linalg::multithread::{Executor, multithread_tract_scope};
+        let pad = PaddingSpec::Explicit(tvec!(1, 1), tvec!(1, 1));
+        let models = [
+            (
+                depthwise_model(16, (64, 96), 3, [2, 2], pad),
+                input(16, 64, 96),
+            ),
+            (
+                maxpool_model(16, (64, 96), [2, 2], [2, 2], PaddingSpec::Valid),
+                input(16, 64, 96),
+            ),
+        ];
+        for (plain, x) in models {
+            let mut rewritten = plain.clone();
+            speed_up(&mut rewritten).unwrap();
+            let want = run(plain, &x);
+            let got = multithread_tract_scope(Executor::multithread(2), || run(rewritten, &x));
+            assert_eq!(want.0, got.0);
+            assert!(close(&want.1, &got.1));
+        }
+        // 5·7·1024 values: above tract's threshold for spreading work.
+        let plain = scale_shift_model(1024, false);
+        let mut rewritten = plain.clone();
+        speed_up(&mut rewritten).unwrap();
+        let values: Vec<f32> = (0..5 * 7 * 1024).map(|i| (i as f32 * 0.01).sin()).collect();
+        let x = Tensor::from_shape(&[1, 5, 7, 1024], &values).unwrap();
+        let want = run(plain, &x);
+        let got = multithread_tract_scope(Executor::multithread(2), || run(rewritten, &x));
+        assert!(close(&want.1, &got.1));
     }
 }
