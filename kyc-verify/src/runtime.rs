@@ -176,7 +176,9 @@ impl OnnxModel {
         &self.path
     }
 
-    /// The optimised plan for `shape`, built on first use.
+    /// The optimised plan for `shape`, built on first use: the graph is typed,
+    /// decluttered, rewritten where tract is slow ([`crate::graph`]), then
+    /// optimised.
     pub fn plan(&self, shape: &[usize]) -> Result<Plan, ModelError> {
         if let Some(plan) = self.cached(shape) {
             return Ok(plan);
