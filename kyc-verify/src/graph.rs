@@ -254,21 +254,63 @@ fn affine_after_affine(
     Ok(Some(patch))
 }
 
-/// Fills `out`, `plane_len` values per plane, with `fill(plane index,
-/// plane)`, the planes spread over tract's threads (see `runtime::configure`)
-/// when there are enough of them to pay; `work` is how many values are read.
-fn per_plane(
-    out: &mut [f32],
-    plane_len: usize,
-    work: usize,
-    fill: impl Fn(usize, &mut [f32]) + Sync + Send,
-) -> TractResult<()> {
-    tract_linalg::multithread::par_chunks_mut(out, plane_len, work, |first, planes| {
-        for (ix, plane) in planes.chunks_exact_mut(plane_len).enumerate() {
-            fill(first + ix, plane);
-        }
-        Ok(())
-    })
+/// The output fact of an op that maps the last two axes of an `f32` tensor
+/// through `dims` (height, width).
+fn plane_fact(
+    op: &str,
+    input: &TypedFact,
+    dims: impl Fn(TDim, TDim) -> (TDim, TDim),
+) -> TractResult<TVec<TypedFact>> {
+    ensure!(input.datum_type == f32::datum_type(), "{op} is f32 only");
+    ensure!(input.rank() >= 2, "{op} needs two spatial axes");
+    let mut fact = input.without_value();
+    let rank = fact.rank();
+    let (h, w) = dims(fact.shape[rank - 2].clone(), fact.shape[rank - 1].clone());
+    fact.shape.set(rank - 2, h);
+    fact.shape.set(rank - 1, w);
+    Ok(tvec!(fact))
+}
+
+/// Evaluates an op that maps each `h`×`w` plane (the last two axes) of an
+/// `f32` tensor to an `oh`×`ow` one, `(oh, ow) = dims(h, w)`: `fill(plane,
+/// w, out, ow)` writes one output plane from one input plane. The planes are
+/// spread over tract's threads (see `runtime::configure`) when there are
+/// enough of them to pay.
+fn map_planes(
+    op: &str,
+    input: TValue,
+    dims: impl Fn(usize, usize) -> (usize, usize),
+    fill: impl Fn(&[f32], usize, &mut [f32], usize) + Sync + Send,
+) -> TractResult<TVec<TValue>> {
+    let shape = input.shape();
+    ensure!(
+        shape.len() >= 2,
+        "{op} needs two spatial axes, got {shape:?}"
+    );
+    let rank = shape.len();
+    let (h, w) = (shape[rank - 2], shape[rank - 1]);
+    let (oh, ow) = dims(h, w);
+    let data = input.try_as_plain_ram()?.as_slice::<f32>()?;
+    let mut out_shape: TVec<usize> = shape.into();
+    out_shape[rank - 2] = oh;
+    out_shape[rank - 1] = ow;
+    let mut out = vec![0f32; out_shape.iter().product()];
+    if oh > 0 && ow > 0 {
+        let plane_len = oh * ow;
+        tract_linalg::multithread::par_chunks_mut(
+            &mut out,
+            plane_len,
+            data.len(),
+            |first, planes| {
+                for (ix, plane) in planes.chunks_exact_mut(plane_len).enumerate() {
+                    fill(&data[(first + ix) * h * w..][..h * w], w, plane, ow);
+                }
+                Ok(())
+            },
+        )?;
+    }
+    let out = tract_ndarray::ArrayD::from_shape_vec(&*out_shape, out)?;
+    Ok(tvec!(out.into_tensor().into_tvalue()))
 }
 
 /// Keeps the even columns of the last axis and, when `rows`, the even rows of
@@ -302,52 +344,25 @@ impl EvalOp for KeepEven {
     op_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let input = args_1!(inputs);
-        let shape = input.shape();
-        ensure!(
-            shape.len() >= 2,
-            "KeepEven needs two spatial axes, got {shape:?}"
-        );
-        let (h, w) = (shape[shape.len() - 2], shape[shape.len() - 1]);
-        let data = input.try_as_plain_ram()?.as_slice::<f32>()?;
-        let mut out_shape: TVec<usize> = shape.into();
-        let rank = out_shape.len();
-        out_shape[rank - 2] = h.div_ceil(self.row_step());
-        out_shape[rank - 1] = w.div_ceil(2);
-        let (oh, ow) = (out_shape[rank - 2], out_shape[rank - 1]);
-        let mut out = vec![0f32; out_shape.iter().product()];
-        if oh > 0 && ow > 0 {
-            per_plane(&mut out, oh * ow, data.len(), |plane, out| {
-                let rows = data[plane * h * w..][..h * w].chunks_exact(w);
-                for (row, out) in rows.step_by(self.row_step()).zip(out.chunks_exact_mut(ow)) {
-                    for (o, pair) in out.iter_mut().zip(row.chunks(2)) {
-                        *o = pair[0];
-                    }
+        let step = self.row_step();
+        let dims = |h: usize, w: usize| (h.div_ceil(step), w.div_ceil(2));
+        map_planes("KeepEven", args_1!(inputs), dims, |plane, w, out, ow| {
+            let rows = plane.chunks_exact(w).step_by(step);
+            for (row, out) in rows.zip(out.chunks_exact_mut(ow)) {
+                for (o, pair) in out.iter_mut().zip(row.chunks(2)) {
+                    *o = pair[0];
                 }
-            })?;
-        }
-        let out = tract_ndarray::ArrayD::from_shape_vec(&*out_shape, out)?;
-        Ok(tvec!(out.into_tensor().into_tvalue()))
+            }
+        })
     }
 }
 
 impl TypedOp for KeepEven {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        let input = inputs[0];
-        ensure!(
-            input.datum_type == f32::datum_type(),
-            "KeepEven is f32 only"
-        );
-        ensure!(input.rank() >= 2, "KeepEven needs two spatial axes");
-        let mut fact = input.without_value();
-        let rank = fact.rank();
-        let h = fact.shape[rank - 2]
-            .clone()
-            .div_ceil(self.row_step() as u64);
-        let w = fact.shape[rank - 1].clone().div_ceil(2);
-        fact.shape.set(rank - 2, h);
-        fact.shape.set(rank - 1, w);
-        Ok(tvec!(fact))
+        let step = self.row_step() as u64;
+        plane_fact("KeepEven", inputs[0], |h, w| {
+            (h.div_ceil(step), w.div_ceil(2))
+        })
     }
 
     as_op!();
@@ -371,52 +386,25 @@ impl EvalOp for PairMax {
     op_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let input = args_1!(inputs);
-        let shape = input.shape();
-        ensure!(
-            shape.len() >= 2,
-            "PairMax needs two spatial axes, got {shape:?}"
-        );
-        let (h, w) = (shape[shape.len() - 2], shape[shape.len() - 1]);
-        let data = input.try_as_plain_ram()?.as_slice::<f32>()?;
-        let mut out_shape: TVec<usize> = shape.into();
-        let rank = out_shape.len();
-        out_shape[rank - 2] = h / 2;
-        out_shape[rank - 1] = w / 2;
-        let (oh, ow) = (out_shape[rank - 2], out_shape[rank - 1]);
-        let mut out = vec![0f32; out_shape.iter().product()];
-        if oh > 0 && ow > 0 {
-            per_plane(&mut out, oh * ow, data.len(), |plane, out| {
-                let mut column_max = vec![0f32; w];
-                let rows = data[plane * h * w..][..h * w].chunks_exact(2 * w);
-                for (rows, out) in rows.zip(out.chunks_exact_mut(ow)) {
-                    let (upper, lower) = rows.split_at(w);
-                    for ((m, &a), &b) in column_max.iter_mut().zip(upper).zip(lower) {
-                        *m = a.max(b);
-                    }
-                    for (o, pair) in out.iter_mut().zip(column_max.chunks_exact(2)) {
-                        *o = pair[0].max(pair[1]);
-                    }
+        let dims = |h: usize, w: usize| (h / 2, w / 2);
+        map_planes("PairMax", args_1!(inputs), dims, |plane, w, out, ow| {
+            let mut column_max = vec![0f32; w];
+            for (rows, out) in plane.chunks_exact(2 * w).zip(out.chunks_exact_mut(ow)) {
+                let (upper, lower) = rows.split_at(w);
+                for ((m, &a), &b) in column_max.iter_mut().zip(upper).zip(lower) {
+                    *m = a.max(b);
                 }
-            })?;
-        }
-        let out = tract_ndarray::ArrayD::from_shape_vec(&*out_shape, out)?;
-        Ok(tvec!(out.into_tensor().into_tvalue()))
+                for (o, pair) in out.iter_mut().zip(column_max.chunks_exact(2)) {
+                    *o = pair[0].max(pair[1]);
+                }
+            }
+        })
     }
 }
 
 impl TypedOp for PairMax {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        let input = inputs[0];
-        ensure!(input.datum_type == f32::datum_type(), "PairMax is f32 only");
-        ensure!(input.rank() >= 2, "PairMax needs two spatial axes");
-        let mut fact = input.without_value();
-        let rank = fact.rank();
-        let h = fact.shape[rank - 2].clone() / 2;
-        let w = fact.shape[rank - 1].clone() / 2;
-        fact.shape.set(rank - 2, h);
-        fact.shape.set(rank - 1, w);
-        Ok(tvec!(fact))
+        plane_fact("PairMax", inputs[0], |h, w| (h / 2, w / 2))
     }
 
     as_op!();
@@ -577,11 +565,12 @@ mod tests {
         Tensor::from_shape(&[1, channels, height, width], &values).unwrap()
     }
 
-    fn count_keeps(model: &TypedModel) -> usize {
+    /// How many nodes of `model` run an `O`.
+    fn count<O: Op>(model: &TypedModel) -> usize {
         model
             .nodes()
             .iter()
-            .filter(|node| node.op_is::<KeepEven>())
+            .filter(|node| node.op_is::<O>())
             .count()
     }
 
@@ -625,7 +614,7 @@ mod tests {
             let plain = depthwise_model(channels, (h, w), kernel, strides, padding.clone());
             let mut rewritten = plain.clone();
             speed_up(&mut rewritten).unwrap();
-            assert_eq!(count_keeps(&rewritten), 1, "{padding:?}");
+            assert_eq!(count::<KeepEven>(&rewritten), 1, "{padding:?}");
             let x = input(channels, h, w);
             let (shape, want) = run(plain, &x);
             let (got_shape, got) = run(rewritten, &x);
@@ -647,7 +636,7 @@ mod tests {
         ] {
             let mut model = depthwise_model(4, (10, 10), 3, [2, 2], padding);
             speed_up(&mut model).unwrap();
-            assert_eq!(count_keeps(&model), 0);
+            assert_eq!(count::<KeepEven>(&model), 0);
         }
     }
 
@@ -657,7 +646,7 @@ mod tests {
             let pad = PaddingSpec::Explicit(tvec!(1, 1), tvec!(1, 1));
             let mut model = depthwise_model(4, (12, 12), 3, strides, pad);
             speed_up(&mut model).unwrap();
-            assert_eq!(count_keeps(&model), 0, "{strides:?}");
+            assert_eq!(count::<KeepEven>(&model), 0, "{strides:?}");
         }
     }
 
@@ -689,14 +678,6 @@ mod tests {
         model
     }
 
-    fn count_pair_max(model: &TypedModel) -> usize {
-        model
-            .nodes()
-            .iter()
-            .filter(|node| node.op_is::<PairMax>())
-            .count()
-    }
-
     #[test]
     fn pair_max_pools_as_tract_does() {
         let unpadded = [
@@ -709,7 +690,7 @@ mod tests {
                 let plain = maxpool_model(5, (h, w), [2, 2], [2, 2], padding.clone());
                 let mut rewritten = plain.clone();
                 speed_up(&mut rewritten).unwrap();
-                assert_eq!(count_pair_max(&rewritten), 1, "{padding:?}");
+                assert_eq!(count::<PairMax>(&rewritten), 1, "{padding:?}");
                 let x = input(5, h, w);
                 assert_eq!(run(plain, &x), run(rewritten, &x), "{h}×{w} {padding:?}");
             }
@@ -737,7 +718,7 @@ mod tests {
             let mut model = maxpool_model(3, (9, 9), kernel, strides, padding.clone());
             speed_up(&mut model).unwrap();
             assert_eq!(
-                count_pair_max(&model),
+                count::<PairMax>(&model),
                 0,
                 "{kernel:?} {strides:?} {padding:?}"
             );
@@ -773,14 +754,6 @@ mod tests {
         model
     }
 
-    fn count_affine(model: &TypedModel) -> usize {
-        model
-            .nodes()
-            .iter()
-            .filter(|node| node.op_is::<LastAxisAffine>())
-            .count()
-    }
-
     fn close(want: &[f32], got: &[f32]) -> bool {
         want.len() == got.len()
             && want
@@ -795,7 +768,11 @@ mod tests {
             let plain = scale_shift_model(6, shift_first);
             let mut rewritten = plain.clone();
             speed_up(&mut rewritten).unwrap();
-            assert_eq!(count_affine(&rewritten), 1, "shift first: {shift_first}");
+            assert_eq!(
+                count::<LastAxisAffine>(&rewritten),
+                1,
+                "shift first: {shift_first}"
+            );
             let values: Vec<f32> = (0..5 * 7 * 6).map(|i| (i as f32 * 0.13).cos()).collect();
             let x = Tensor::from_shape(&[1, 5, 7, 6], &values).unwrap();
             let (want_shape, want) = run(plain, &x);
@@ -826,7 +803,7 @@ mod tests {
                 .unwrap();
             model.select_output_outlets(&y).unwrap();
             speed_up(&mut model).unwrap();
-            assert_eq!(count_affine(&model), 0, "{shape:?}");
+            assert_eq!(count::<LastAxisAffine>(&model), 0, "{shape:?}");
         }
     }
 
@@ -866,7 +843,7 @@ mod tests {
         let z = model.wire_node("add", add, &[y[0], shift]).unwrap();
         model.select_output_outlets(&z).unwrap();
         speed_up(&mut model).unwrap();
-        assert_eq!(count_affine(&model), 0);
+        assert_eq!(count::<LastAxisAffine>(&model), 0);
     }
 
     #[test]
