@@ -29,8 +29,9 @@
 //! one pass over the data.
 //!
 //! Together, at one thread (`cargo xtask bench pipeline`): CenterFace on a
-//! 224×384 liveness frame 33 → 28 ms, on a 384×640 selfie 94 → 77 ms, the
-//! anti-spoofing model 8.1 → 5.0 ms; outputs equal onnxruntime's as before.
+//! 224×384 liveness frame 33 → 26 ms, on a 384×640 selfie about 92 → 69 ms,
+//! the anti-spoofing model 8.1 → 4.5 ms, faceres-deep 28.5 → 21 ms, PP-OCR
+//! detection 120 → 107 ms; outputs equal onnxruntime's as before.
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
