@@ -189,22 +189,6 @@ fn last_axis_affine(
     if !(along_last && plain) {
         return Ok(None);
     }
-    let values: Arc<Tensor> = values
-        .clone()
-        .into_tensor()
-        .into_shape(&[width])?
-        .into_arc_tensor();
-    let op = if scales {
-        LastAxisAffine {
-            scale: Some(values),
-            shift: None,
-        }
-    } else {
-        LastAxisAffine {
-            scale: None,
-            shift: Some(values),
-        }
-    };
     let data_input = node.inputs[1 - constant];
     // tract folds channel arithmetic into a matrix product or a full
     // convolution before it, which beats any pass of our own.
@@ -212,6 +196,12 @@ fn last_axis_affine(
     if producer.op_is::<EinSum>() || producer.op_as::<Conv>().is_some_and(|conv| conv.group == 1) {
         return Ok(None);
     }
+    let values = values.try_as_plain_ram()?.as_slice::<f32>()?.to_vec();
+    let op = if scales {
+        LastAxisAffine::new(values, vec![0.0; width])
+    } else {
+        LastAxisAffine::new(vec![1.0; width], values)
+    };
     TypedModelPatch::replace_single_op(model, node, &[data_input], op)
         .map(|patch| Some(patch.with_context(name)))
 }
@@ -234,22 +224,18 @@ fn affine_after_affine(
     {
         return Ok(None);
     }
-    let width = first.width().max(second.width());
-    let (a, b) = (first.scales(width)?, first.shifts(width)?);
-    let (c, d) = (second.scales(width)?, second.shifts(width)?);
-    let scale: Vec<f32> = a.iter().zip(&c).map(|(a, c)| a * c).collect();
-    let shift: Vec<f32> = b
-        .iter()
-        .zip(&c)
-        .zip(&d)
-        .map(|((b, c), d)| b * c + d)
-        .collect();
-    let merged = LastAxisAffine {
-        scale: (first.scale.is_some() || second.scale.is_some())
-            .then(|| tensor1(&scale).into_arc_tensor()),
-        shift: (first.shift.is_some() || second.shift.is_some())
-            .then(|| tensor1(&shift).into_arc_tensor()),
-    };
+    let ((a, b), (c, d)) = (first.values()?, second.values()?);
+    if a.len() != c.len() {
+        return Ok(None);
+    }
+    let merged = LastAxisAffine::new(
+        a.iter().zip(c).map(|(a, c)| a * c).collect(),
+        b.iter()
+            .zip(c)
+            .zip(d)
+            .map(|((b, c), d)| b * c + d)
+            .collect(),
+    );
     let mut patch = TypedModelPatch::default();
     let input = patch.tap_model(model, previous.inputs[0])?;
     let wire = patch.wire_node(name, merged, &[input])?[0];
@@ -396,36 +382,28 @@ impl TypedOp for PairMax {
 }
 
 /// `x·scale + shift` with both indexed by the last axis of `x` (`f32`); a
-/// missing one is 1 or 0.
+/// pure scale has a shift of zeros, a pure shift a scale of ones.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct LastAxisAffine {
-    pub scale: Option<Arc<Tensor>>,
-    pub shift: Option<Arc<Tensor>>,
+    scale: Arc<Tensor>,
+    shift: Arc<Tensor>,
 }
 
 impl LastAxisAffine {
-    fn width(&self) -> usize {
-        self.scale
-            .iter()
-            .chain(&self.shift)
-            .map(|t| t.len())
-            .max()
-            .unwrap_or(0)
-    }
-
-    fn values(values: &Option<Arc<Tensor>>, width: usize, neutral: f32) -> TractResult<Vec<f32>> {
-        match values {
-            Some(values) => Ok(values.try_as_plain_ram()?.as_slice::<f32>()?.to_vec()),
-            None => Ok(vec![neutral; width]),
+    /// `scale` and `shift` of one length.
+    fn new(scale: Vec<f32>, shift: Vec<f32>) -> Self {
+        debug_assert_eq!(scale.len(), shift.len());
+        Self {
+            scale: tensor1(&scale).into_arc_tensor(),
+            shift: tensor1(&shift).into_arc_tensor(),
         }
     }
 
-    fn scales(&self, width: usize) -> TractResult<Vec<f32>> {
-        Self::values(&self.scale, width, 1.0)
-    }
-
-    fn shifts(&self, width: usize) -> TractResult<Vec<f32>> {
-        Self::values(&self.shift, width, 0.0)
+    fn values(&self) -> TractResult<(&[f32], &[f32])> {
+        Ok((
+            self.scale.try_as_plain_ram()?.as_slice::<f32>()?,
+            self.shift.try_as_plain_ram()?.as_slice::<f32>()?,
+        ))
     }
 }
 
@@ -435,12 +413,7 @@ impl Op for LastAxisAffine {
     }
 
     fn info(&self) -> TractResult<Vec<String>> {
-        Ok(vec![format!(
-            "width {}, scale: {}, shift: {}",
-            self.width(),
-            self.scale.is_some(),
-            self.shift.is_some()
-        )])
+        Ok(vec![format!("width {}", self.scale.len())])
     }
 
     op_as_typed_op!();
@@ -451,20 +424,20 @@ impl EvalOp for LastAxisAffine {
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let input = args_1!(inputs);
-        let width = self.width();
+        let (scale, shift) = self.values()?;
+        let width = scale.len();
         ensure!(
             input.shape().last() == Some(&width),
             "LastAxisAffine of width {width} on {:?}",
             input.shape()
         );
         let mut tensor = input.into_tensor();
-        let (scale, shift) = (self.scales(width)?, self.shifts(width)?);
         let mut view = tensor.try_as_plain_ram_mut()?;
         let data = view.as_slice_mut::<f32>()?;
         let len = data.len();
         tract_linalg::multithread::par_chunks_mut(data, width, len, |_, rows| {
             for row in rows.chunks_exact_mut(width) {
-                for ((x, a), b) in row.iter_mut().zip(&scale).zip(&shift) {
+                for ((x, a), b) in row.iter_mut().zip(scale).zip(shift) {
                     *x = *x * a + b;
                 }
             }
