@@ -177,7 +177,7 @@ impl OnnxModel {
     }
 
     /// The optimised plan for `shape`, built on first use: the graph is typed,
-    /// decluttered, rewritten where tract is slow (`graph.rs`), then
+    /// decluttered, rewritten where tract is slow (`graph/`), then
     /// optimised.
     pub fn plan(&self, shape: &[usize]) -> Result<Plan, ModelError> {
         if let Some(plan) = self.cached(shape) {

@@ -28,6 +28,11 @@ pub fn number_after<T: std::str::FromStr>(
         .with_context(|| format!("{name} needs a whole number"))
 }
 
+/// The allocator the server uses too (see kyc-server), so that benchmarks
+/// measure what runs in production.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let Err(err) = run(&args) {

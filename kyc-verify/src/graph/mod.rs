@@ -28,6 +28,14 @@
 //! broadcasting (4 ms of faceres-deep's 27); [`LastAxisAffine`] does both in
 //! one pass over the data.
 //!
+//! 1×1 convolutions over channel-first planes (the expansions and
+//! projections of CenterFace's and PP-OCR's inverted-residual blocks), with
+//! their bias and ReLU, become [`Pointwise`] (in `pointwise.rs`): tiles of
+//! output channels sweep the positions with their sums in vector registers.
+//! At one thread with the x86-64-v3 build, CenterFace's 1×1 convolutions on a
+//! liveness frame went from 17 ms of matrix products and packing to 12 ms,
+//! the 16 → 96 channel expansion alone from 2.1 to 1.1 ms.
+//!
 //! Together, at one thread (`cargo xtask bench pipeline`): CenterFace on a
 //! 224×384 liveness frame 33 → 26 ms, on a 384×640 selfie about 92 → 69 ms,
 //! the anti-spoofing model 8.1 → 4.5 ms, faceres-deep 28.5 → 21 ms, PP-OCR
@@ -36,11 +44,15 @@
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::model::Rewriter;
-use tract_onnx::tract_core::ops::binary::TypedBinOp;
+use tract_onnx::tract_core::ops::binary::{BinMiniOp, TypedBinOp};
 use tract_onnx::tract_core::ops::cnn::conv::Conv;
 use tract_onnx::tract_core::ops::cnn::{MaxPool, PaddingSpec};
 use tract_onnx::tract_core::ops::einsum::EinSum;
+use tract_onnx::tract_core::ops::math::{Add, Max};
 use tract_onnx::tract_core::ops::nn::DataFormat;
+
+mod pointwise;
+pub use pointwise::Pointwise;
 
 /// Applies every rewrite of this module to `model`, which must be typed and
 /// decluttered; optimise it afterwards.
@@ -50,6 +62,7 @@ pub fn speed_up(model: &mut TypedModel) -> TractResult<()> {
         .with_rule_for("pair-max", pair_max)
         .with_rule_for("last-axis-affine", last_axis_affine)
         .with_rule_for("affine-after-affine", affine_after_affine)
+        .with_rule_for("pointwise", pointwise)
         .rewrite(&(), model)
 }
 
@@ -241,6 +254,100 @@ fn affine_after_affine(
     let wire = patch.wire_node(name, merged, &[input])?[0];
     patch.shunt_outside(model, node.id.into(), wire)?;
     Ok(Some(patch))
+}
+
+/// A 1×1 convolution as tract's declutter leaves it (`EinSum` of channel-
+/// first planes by a constant `[O, I]` matrix), with the per-channel bias
+/// `Add` and the ReLU (`Max` with 0) that follow it when each is the only
+/// reader of the one before, becomes [`Pointwise`].
+fn pointwise(
+    _: &(),
+    model: &TypedModel,
+    node: &TypedNode,
+    name: &str,
+    op: &EinSum,
+) -> TractResult<Option<TypedModelPatch>> {
+    let batch = match op.axes.to_string().as_str() {
+        "IHW,OI->OHW" | "NIHW,OI->OHW" => false,
+        "NIHW,OI->NOHW" => true,
+        _ => return Ok(None),
+    };
+    if op.q_params.is_some() || op.operating_dt != f32::datum_type() || node.inputs.len() != 2 {
+        return Ok(None);
+    }
+    let input = model.outlet_fact(node.inputs[0])?;
+    let Some(shape) = input.shape.as_concrete() else {
+        return Ok(None);
+    };
+    let Some(weights) = model.outlet_fact(node.inputs[1])?.konst.clone() else {
+        return Ok(None);
+    };
+    if input.datum_type != f32::datum_type()
+        || weights.datum_type() != f32::datum_type()
+        || weights.rank() != 2
+        || shape.len() < 3
+        || shape[..shape.len() - 3].iter().any(|&d| d != 1)
+    {
+        return Ok(None);
+    }
+    let outputs = weights.shape()[0];
+    let mut last = node;
+    let mut bias = vec![0f32; outputs];
+    if let Some((add, values)) = only_reader_with_constant::<Add>(model, last)? {
+        let per_channel = values.datum_type() == f32::datum_type()
+            && values.len() == outputs
+            && values.shape().first() == Some(&outputs)
+            && values.shape().iter().skip(1).all(|&d| d == 1);
+        if per_channel {
+            bias = values.try_as_plain_ram()?.as_slice::<f32>()?.to_vec();
+            last = add;
+        }
+    }
+    let mut relu = false;
+    if let Some((max, values)) = only_reader_with_constant::<Max>(model, last)?
+        && values.len() == 1
+        && values.cast_to_scalar::<f32>()? == 0.0
+    {
+        relu = true;
+        last = max;
+    }
+    let rank = shape.len();
+    let mut produced = vec![outputs, shape[rank - 2], shape[rank - 1]];
+    if batch {
+        produced.insert(0, 1);
+    }
+    if model.outlet_fact(last.id.into())?.shape.as_concrete() != Some(&produced[..]) {
+        return Ok(None);
+    }
+    let mut patch = TypedModelPatch::default();
+    let tap = patch.tap_model(model, node.inputs[0])?;
+    let wire = patch.wire_node(name, Pointwise::new(&weights, &bias, relu, batch)?, &[tap])?[0];
+    patch.shunt_outside(model, last.id.into(), wire)?;
+    Ok(Some(patch))
+}
+
+/// The node that alone reads `node`'s output, when it is a binary `O` whose
+/// other input is a constant, and that constant.
+fn only_reader_with_constant<'m, O: BinMiniOp>(
+    model: &'m TypedModel,
+    node: &TypedNode,
+) -> TractResult<Option<(&'m TypedNode, Arc<Tensor>)>> {
+    let [reader] = &node.outputs[0].successors[..] else {
+        return Ok(None);
+    };
+    let reader = model.node(reader.node);
+    let Some(op) = reader.op_as::<TypedBinOp>() else {
+        return Ok(None);
+    };
+    if !op.0.is::<O>() || reader.inputs.len() != 2 {
+        return Ok(None);
+    }
+    let other = reader.inputs.iter().find(|i| i.node != node.id);
+    let constant = match other {
+        Some(outlet) => model.outlet_fact(*outlet)?.konst.clone(),
+        None => None,
+    };
+    Ok(constant.map(|c| (reader, c)))
 }
 
 /// The output fact of an op that maps the last two axes of an `f32` tensor
@@ -523,12 +630,14 @@ mod tests {
         Tensor::from_shape(&[1, channels, height, width], &values).unwrap()
     }
 
-    /// How many nodes of `model` run an `O`.
+    /// How many nodes the outputs depend on run an `O` (a rewrite may leave
+    /// dead nodes behind until the model is optimised).
     fn count<O: Op>(model: &TypedModel) -> usize {
         model
-            .nodes()
-            .iter()
-            .filter(|node| node.op_is::<O>())
+            .eval_order()
+            .unwrap()
+            .into_iter()
+            .filter(|&id| model.node(id).op_is::<O>())
             .count()
     }
 
@@ -804,6 +913,126 @@ mod tests {
         assert_eq!(count::<LastAxisAffine>(&model), 0);
     }
 
+    /// A 1×1 convolution of `cin` → `cout` channels over `h`×`w` (with a
+    /// batch axis of 1 when `batch`), then `max(x, floor)` when `floor` is
+    /// given, and a second reader of the convolution when `shared`.
+    fn pointwise_model(
+        (cin, cout): (usize, usize),
+        (h, w): (usize, usize),
+        batch: bool,
+        floor: Option<f32>,
+        shared: bool,
+    ) -> TypedModel {
+        use tract_onnx::tract_core::ops::math;
+        let mut model = TypedModel::default();
+        let (shape, format): (TVec<usize>, _) = if batch {
+            (tvec!(1, cin, h, w), DataFormat::NCHW)
+        } else {
+            (tvec!(cin, h, w), DataFormat::CHW)
+        };
+        let x = model.add_source("x", f32::fact(&shape)).unwrap();
+        let kernel: Vec<f32> = (0..cout * cin).map(|i| ((i as f32) * 0.71).sin()).collect();
+        let bias: Vec<f32> = (0..cout).map(|i| i as f32 * 0.05 - 0.3).collect();
+        let k = model
+            .add_const(
+                "k",
+                Tensor::from_shape(&[cout, cin, 1, 1], &kernel).unwrap(),
+            )
+            .unwrap();
+        let b = model
+            .add_const("b", Tensor::from_shape(&[cout], &bias).unwrap())
+            .unwrap();
+        let conv = Conv {
+            pool_spec: PoolSpec {
+                data_format: format,
+                kernel_shape: tvec!(1, 1),
+                padding: PaddingSpec::Valid,
+                dilations: None,
+                strides: None,
+                input_channels: cin,
+                output_channels: cout,
+            },
+            kernel_fmt: KernelFormat::OIHW,
+            group: 1,
+            q_params: None,
+        };
+        let mut y = model.wire_node("conv", conv, &[x, k, b]).unwrap();
+        if let Some(floor) = floor {
+            let ones = vec![1; shape.len()];
+            let c = model
+                .add_const("floor", Tensor::from_shape(&ones, &[floor]).unwrap())
+                .unwrap();
+            let max = TypedBinOp(Box::new(math::Max), None);
+            let relu = model.wire_node("relu", max, &[y[0], c]).unwrap();
+            if shared {
+                y.push(relu[0]);
+            } else {
+                y = relu;
+            }
+        }
+        model.select_output_outlets(&y).unwrap();
+        model
+    }
+
+    fn channel_first_input(shape: &[usize]) -> Tensor {
+        let n: usize = shape.iter().product();
+        let values: Vec<f32> = (0..n)
+            .map(|i| ((i * 7919 % 1000) as f32) / 500.0 - 1.0)
+            .collect();
+        Tensor::from_shape(shape, &values).unwrap()
+    }
+
+    fn run_all(model: TypedModel, input: &Tensor) -> Vec<Vec<f32>> {
+        let plan = model.into_optimized().unwrap().into_runnable().unwrap();
+        let out = plan.run(tvec!(input.clone().into())).unwrap();
+        out.iter()
+            .map(|o| {
+                o.to_plain_array_view::<f32>()
+                    .unwrap()
+                    .iter()
+                    .copied()
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pointwise_computes_what_tract_does() {
+        let cases = [
+            ((5, 7), (3, 9), false, None, false),
+            ((16, 12), (4, 8), true, Some(0.0), false),
+            ((3, 2), (2, 3), false, Some(0.0), false),
+            ((24, 13), (5, 5), true, None, false),
+            ((32, 96), (7, 16), false, Some(0.0), false),
+            // max(x, 1) is no ReLU: the conv is rewritten, the max stays.
+            ((8, 6), (6, 6), false, Some(1.0), false),
+            // Two readers of the conv: the ReLU is left where it is.
+            ((8, 6), (6, 6), false, Some(0.0), true),
+        ];
+        for (channels, plane, batch, floor, shared) in cases {
+            let case =
+                format!("{channels:?} {plane:?} batch {batch} floor {floor:?} shared {shared}");
+            let plain = pointwise_model(channels, plane, batch, floor, shared);
+            let mut rewritten = plain.clone().into_decluttered().unwrap();
+            speed_up(&mut rewritten).unwrap();
+            // With two readers tract's declutter may keep one convolution
+            // per reader; each becomes a `Pointwise`.
+            assert!(count::<Pointwise>(&rewritten) >= 1, "{case}\n{rewritten}");
+            assert_eq!(count::<EinSum>(&rewritten), 0, "{case}\n{rewritten}");
+            let mut shape = vec![channels.0, plane.0, plane.1];
+            if batch {
+                shape.insert(0, 1);
+            }
+            let x = channel_first_input(&shape);
+            let want = run_all(plain, &x);
+            let got = run_all(rewritten, &x);
+            assert_eq!(want.len(), got.len(), "{case}");
+            for (want, got) in want.iter().zip(&got) {
+                assert!(close(want, got), "{case}: {want:?} vs {got:?}");
+            }
+        }
+    }
+
     #[test]
     fn rewritten_ops_give_the_same_values_on_several_threads() {
         use tract_linalg::multithread::{Executor, multithread_tract_scope};
@@ -826,6 +1055,13 @@ mod tests {
             assert_eq!(want.0, got.0);
             assert!(close(&want.1, &got.1));
         }
+        let plain = pointwise_model((24, 40), (32, 48), true, Some(0.0), false);
+        let mut rewritten = plain.clone().into_decluttered().unwrap();
+        speed_up(&mut rewritten).unwrap();
+        let x = channel_first_input(&[1, 24, 32, 48]);
+        let want = run_all(plain, &x);
+        let got = multithread_tract_scope(Executor::multithread(2), || run_all(rewritten, &x));
+        assert!(close(&want[0], &got[0]));
         // 5·7·1024 values: above tract's threshold for spreading work.
         let plain = scale_shift_model(1024, false);
         let mut rewritten = plain.clone();
