@@ -22,7 +22,10 @@
 //!   against document portrait (`FacePipeline::compare`) and passive liveness
 //!   on ten frames (`LivenessPipeline::passive`, as the product runs it),
 //!   JPEG decoding included, against the same pipeline written with
-//!   onnxruntime in the reference script;
+//!   onnxruntime in the reference script; both sequentially (each model on
+//!   all threads) and, at two threads or more, with the document read on a
+//!   second thread beside the rest (in Python, onnxruntime sessions of one
+//!   thread each); the target compares each language's faster way;
 //! - the product's verdict: the identity-document, selfie and passive
 //!   liveness steps of `kyc_verify::pipeline` (quality checks, rules, portrait
 //!   matches), as the server's scoring worker runs them. The 1.5 s target is
@@ -268,6 +271,26 @@ pub fn run(args: &[String]) -> Result<()> {
             product_ms.push(elapsed_ms(start));
         }
         let rust = summary(&rust_ms);
+        // Each language at its best use of the cores: its sequential
+        // pipeline or the one with the document read on a second thread.
+        let fastest = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        // At one thread nothing may run side by side.
+        let side = if t >= 2 {
+            summary(&parallel_ms)["median"].as_f64()
+        } else {
+            None
+        };
+        let rust_best = fastest(rust["median"].as_f64(), side);
+        let python_best = py.as_ref().and_then(|p| {
+            fastest(
+                p["verdict_ms"]["median"].as_f64(),
+                p["verdict_side_by_side_ms"]["median"].as_f64(),
+            )
+        });
+        let best_ratio = rust_best.zip(python_best).map(|(r, p)| round2(r / p));
         let ratio = py
             .as_ref()
             .and_then(|p| p["verdict_ms"]["median"].as_f64())
@@ -277,6 +300,8 @@ pub fn run(args: &[String]) -> Result<()> {
             "threads": t,
             "rust_ms": rust,
             "rust_two_pipelines_side_by_side_ms": summary(&parallel_ms),
+            "python_two_pipelines_side_by_side_ms": py.as_ref().map(|p| p["verdict_side_by_side_ms"].clone()),
+            "best_ratio": best_ratio,
             "rust_product_ms": summary(&product_ms),
             "python_ms": py.as_ref().map(|p| p["verdict_ms"].clone()),
             "ratio": ratio,
@@ -317,10 +342,12 @@ pub fn run(args: &[String]) -> Result<()> {
 /// The acceptance targets, read off the figures.
 fn targets(verdicts: &[Value], models: &[Value], threads: usize) -> Value {
     let at = verdicts.iter().find(|v| v["threads"] == threads);
-    // The time limit holds for the product's own path, the ratio for the
-    // pipeline both languages run.
+    // The time limit holds for the product's own path; the comparison with
+    // Python for the pipeline both languages run, each language timed both
+    // sequentially and with the document read on a second thread, the
+    // faster of the two counting.
     let verdict_ms = at.and_then(|v| v["rust_product_ms"]["median"].as_f64());
-    let verdict_ratio = at.and_then(|v| v["ratio"].as_f64());
+    let verdict_ratio = at.and_then(|v| v["best_ratio"].as_f64());
     let worst_model = models
         .iter()
         .filter(|m| m["threads"] == threads)
@@ -397,9 +424,18 @@ fn print_table(r: &Value) {
                 .unwrap_or("–".into()),
         );
         println!(
-            "    Rust, document reading beside face match + liveness on two threads: {} ({})",
+            "    document reading beside face match + liveness on two threads: Rust {} ({})  Python {} ({})",
             f(&v["rust_two_pipelines_side_by_side_ms"]["median"]),
-            f(&v["rust_two_pipelines_side_by_side_ms"]["p90"])
+            f(&v["rust_two_pipelines_side_by_side_ms"]["p90"]),
+            f(&v["python_two_pipelines_side_by_side_ms"]["median"]),
+            f(&v["python_two_pipelines_side_by_side_ms"]["p90"])
+        );
+        println!(
+            "    each language at its best (the faster of the two ways): ratio {}",
+            v["best_ratio"]
+                .as_f64()
+                .map(|x| format!("{x:.2}"))
+                .unwrap_or("–".into()),
         );
         println!(
             "    Rust, the product's steps (kyc_verify::pipeline, every check and rule): {} ({})",
