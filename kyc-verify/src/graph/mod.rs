@@ -287,6 +287,8 @@ fn pointwise(
         || weights.rank() != 2
         || shape.len() < 3
         || shape[..shape.len() - 3].iter().any(|&d| d != 1)
+        || weights.shape()[1] != shape[shape.len() - 3]
+        || weights.shape()[1] == 0
     {
         return Ok(None);
     }
@@ -327,7 +329,8 @@ fn pointwise(
 }
 
 /// The node that alone reads `node`'s output, when it is a binary `O` whose
-/// other input is a constant, and that constant.
+/// other input is a constant, and that constant. An output of the model has
+/// a reader outside it, so it has none here.
 fn only_reader_with_constant<'m, O: BinMiniOp>(
     model: &'m TypedModel,
     node: &TypedNode,
@@ -335,6 +338,9 @@ fn only_reader_with_constant<'m, O: BinMiniOp>(
     let [reader] = &node.outputs[0].successors[..] else {
         return Ok(None);
     };
+    if model.output_outlets()?.contains(&node.id.into()) {
+        return Ok(None);
+    }
     let reader = model.node(reader.node);
     let Some(op) = reader.op_as::<TypedBinOp>() else {
         return Ok(None);
