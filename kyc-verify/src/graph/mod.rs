@@ -46,17 +46,24 @@ use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::model::Rewriter;
 use tract_onnx::tract_core::ops::binary::{BinMiniOp, TypedBinOp};
 use tract_onnx::tract_core::ops::cnn::conv::Conv;
-use tract_onnx::tract_core::ops::cnn::{MaxPool, PaddingSpec};
+use tract_onnx::tract_core::ops::cnn::{KernelFormat, MaxPool, PaddingSpec};
 use tract_onnx::tract_core::ops::einsum::EinSum;
-use tract_onnx::tract_core::ops::math::{Add, Max};
+use tract_onnx::tract_core::ops::math::{Add, Max, Min, Mul};
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
+mod depthwise_pointwise;
 mod pointwise;
-pub use pointwise::Pointwise;
+pub use depthwise_pointwise::{Depthwise, DepthwisePointwise};
+pub use pointwise::{Clamp, Pointwise};
 
 /// Applies every rewrite of this module to `model`, which must be typed and
 /// decluttered; optimise it afterwards.
 pub fn speed_up(model: &mut TypedModel) -> TractResult<()> {
+    // First, while the depthwise convolutions are still `Conv`s and the 1×1
+    // ones `EinSum`s.
+    Rewriter::<()>::default()
+        .with_rule_for("depthwise-pointwise", depthwise_pointwise)
+        .rewrite(&(), model)?;
     Rewriter::<()>::default()
         .with_rule_for("strided-depthwise", strided_depthwise)
         .with_rule_for("pair-max", pair_max)
@@ -267,6 +274,23 @@ fn pointwise(
     name: &str,
     op: &EinSum,
 ) -> TractResult<Option<TypedModelPatch>> {
+    let Some((pointwise, last)) = match_pointwise(model, node, op)? else {
+        return Ok(None);
+    };
+    let mut patch = TypedModelPatch::default();
+    let tap = patch.tap_model(model, node.inputs[0])?;
+    let wire = patch.wire_node(name, pointwise, &[tap])?[0];
+    patch.shunt_outside(model, last.id.into(), wire)?;
+    Ok(Some(patch))
+}
+
+/// The [`Pointwise`] op that computes the 1×1 convolution `node` (an
+/// `EinSum`) with the bias and ReLU after it, and the last node it replaces.
+fn match_pointwise<'m>(
+    model: &'m TypedModel,
+    node: &'m TypedNode,
+    op: &EinSum,
+) -> TractResult<Option<(Pointwise, &'m TypedNode)>> {
     let batch = match op.axes.to_string().as_str() {
         "IHW,OI->OHW" | "NIHW,OI->OHW" => false,
         "NIHW,OI->NOHW" => true,
@@ -295,24 +319,14 @@ fn pointwise(
     let outputs = weights.shape()[0];
     let mut last = node;
     let mut bias = vec![0f32; outputs];
-    if let Some((add, values)) = only_reader_with_constant::<Add>(model, last)? {
-        let per_channel = values.datum_type() == f32::datum_type()
-            && values.len() == outputs
-            && values.shape().first() == Some(&outputs)
-            && values.shape().iter().skip(1).all(|&d| d == 1);
-        if per_channel {
-            bias = values.try_as_plain_ram()?.as_slice::<f32>()?.to_vec();
-            last = add;
-        }
-    }
-    let mut relu = false;
-    if let Some((max, values)) = only_reader_with_constant::<Max>(model, last)?
-        && values.len() == 1
-        && values.cast_to_scalar::<f32>()? == 0.0
+    if let Some((add, values)) = only_reader_with_constant::<Add>(model, last)?
+        && let Some(values) = per_channel(&values, outputs)?
+        && model.outlet_fact(add.id.into())?.shape == model.outlet_fact(node.id.into())?.shape
     {
-        relu = true;
-        last = max;
+        bias = values;
+        last = add;
     }
+    let (clamp, last) = clamp_after(model, last)?;
     let rank = shape.len();
     let mut produced = vec![outputs, shape[rank - 2], shape[rank - 1]];
     if batch {
@@ -321,10 +335,147 @@ fn pointwise(
     if model.outlet_fact(last.id.into())?.shape.as_concrete() != Some(&produced[..]) {
         return Ok(None);
     }
+    Ok(Some((Pointwise::new(&weights, &bias, clamp, batch)?, last)))
+}
+
+/// A depthwise convolution (channel-first `f32`, a constant 3×3 or 5×5
+/// kernel at stride 1 or 2, explicit padding), with the ReLU after it, whose
+/// only reader is a 1×1 convolution that [`match_pointwise`] takes, becomes
+/// one [`DepthwisePointwise`].
+fn depthwise_pointwise(
+    _: &(),
+    model: &TypedModel,
+    node: &TypedNode,
+    name: &str,
+    op: &Conv,
+) -> TractResult<Option<TypedModelPatch>> {
+    let input = model.outlet_fact(node.inputs[0])?;
+    let Some(shape) = input.shape.as_concrete() else {
+        return Ok(None);
+    };
+    let spec = &op.pool_spec;
+    let channels = op.input_channels();
+    let depthwise = op.group > 1
+        && op.group == channels
+        && op.group == op.output_channels()
+        && node.inputs.len() == 3
+        && op.q_params.is_none()
+        && op.kernel_fmt == KernelFormat::OIHW
+        && input.datum_type == f32::datum_type();
+    let channel_first = matches!(spec.data_format, DataFormat::NCHW | DataFormat::CHW)
+        && shape.len() >= 3
+        && shape[..shape.len() - 3].iter().all(|&d| d == 1)
+        && shape[shape.len() - 3] == channels;
+    let kernel = spec.kernel_shape[0];
+    let strides = spec.strides.clone().unwrap_or_else(|| tvec!(1, 1));
+    let stride = strides[0];
+    let square = spec.kernel_shape.len() == 2
+        && spec.kernel_shape[1] == kernel
+        && strides.len() == 2
+        && strides[1] == stride
+        && Depthwise::supported(kernel, stride);
+    let undilated = spec
+        .dilations
+        .as_ref()
+        .is_none_or(|dilations| dilations.iter().all(|&d| d == 1));
+    let pads = match &spec.padding {
+        PaddingSpec::Valid => Some([0; 4]),
+        PaddingSpec::Explicit(before, after)
+        | PaddingSpec::ExplicitOnnxPool(before, after, false)
+            if before.len() == 2 && after.len() == 2 =>
+        {
+            Some([before[0], before[1], after[0], after[1]])
+        }
+        _ => None,
+    };
+    let (Some(pads), true) = (pads, depthwise && channel_first && square && undilated) else {
+        return Ok(None);
+    };
+    let (Some(weights), Some(bias)) = (
+        model.outlet_fact(node.inputs[1])?.konst.clone(),
+        model.outlet_fact(node.inputs[2])?.konst.clone(),
+    ) else {
+        return Ok(None);
+    };
+    if weights.datum_type() != f32::datum_type()
+        || weights.shape() != [channels, 1, kernel, kernel]
+        || bias.datum_type() != f32::datum_type()
+        || !(bias.len() == 1 || bias.len() == channels)
+        || pads.iter().any(|&p| p >= kernel)
+    {
+        return Ok(None);
+    }
+    // The convolution's own bias: one value, or one per output channel.
+    let bias = bias.try_as_plain_ram()?.as_slice::<f32>()?;
+    let mut bias: Vec<f32> = (0..channels).map(|c| bias[c % bias.len()]).collect();
+    let mut weights = weights.try_as_plain_ram()?.as_slice::<f32>()?.to_vec();
+
+    // A batch normalisation left after the convolution, `x·scale + shift`
+    // per channel, goes into its weights and bias.
+    let mut last = node;
+    if let Some((mul, values)) = only_reader_with_constant::<Mul>(model, last)?
+        && let Some(scale) = per_channel(&values, channels)?
+    {
+        for (c, taps) in weights.chunks_exact_mut(kernel * kernel).enumerate() {
+            taps.iter_mut().for_each(|w| *w *= scale[c]);
+            bias[c] *= scale[c];
+        }
+        last = mul;
+    }
+    if let Some((add, values)) = only_reader_with_constant::<Add>(model, last)?
+        && let Some(shift) = per_channel(&values, channels)?
+    {
+        bias.iter_mut().zip(&shift).for_each(|(b, s)| *b += s);
+        last = add;
+    }
+    let (clamp, last) = clamp_after(model, last)?;
+    if model.outlet_fact(last.id.into())?.shape != model.outlet_fact(node.id.into())?.shape {
+        return Ok(None);
+    }
+    let [reader] = &last.outputs[0].successors[..] else {
+        return Ok(None);
+    };
+    if model.output_outlets()?.contains(&last.id.into()) || reader.slot != 0 {
+        return Ok(None);
+    }
+    let reader = model.node(reader.node);
+    let Some(einsum) = reader.op_as::<EinSum>() else {
+        return Ok(None);
+    };
+    let Some((pointwise, end)) = match_pointwise(model, reader, einsum)? else {
+        return Ok(None);
+    };
+    let depthwise = Depthwise {
+        channels,
+        kernel,
+        stride,
+        pads,
+        weights: tensor1(&weights).into_arc_tensor(),
+        bias: tensor1(&bias).into_arc_tensor(),
+        clamp,
+    };
+    let rank = shape.len();
+    let dims = depthwise.output_dims(shape[rank - 2], shape[rank - 1]);
+    let conv_shape = model.outlet_fact(node.id.into())?.shape.as_concrete();
+    let Some((_, width)) = dims else {
+        return Ok(None);
+    };
+    if conv_shape.map(|s| (s[s.len() - 2], s[s.len() - 1])) != dims {
+        return Ok(None);
+    }
+    // Output rows are computed in blocks of 16: on rows much narrower than
+    // a whole number of blocks (7 values: 16 computed, 9 thrown away) the
+    // 1×1 convolution would waste more than the fusion saves; `Pointwise`
+    // alone takes the positions of all rows in a row. At 12 or 24 values
+    // the fusion still wins (CenterFace's last layers).
+    if width.div_ceil(pointwise::BLOCK) * pointwise::BLOCK * 2 > width * 3 {
+        return Ok(None);
+    }
     let mut patch = TypedModelPatch::default();
     let tap = patch.tap_model(model, node.inputs[0])?;
-    let wire = patch.wire_node(name, Pointwise::new(&weights, &bias, relu, batch)?, &[tap])?[0];
-    patch.shunt_outside(model, last.id.into(), wire)?;
+    let op = DepthwisePointwise::new(depthwise, pointwise)?;
+    let wire = patch.wire_node(name, op, &[tap])?[0];
+    patch.shunt_outside(model, end.id.into(), wire)?;
     Ok(Some(patch))
 }
 
@@ -354,6 +505,59 @@ fn only_reader_with_constant<'m, O: BinMiniOp>(
         None => None,
     };
     Ok(constant.map(|c| (reader, c)))
+}
+
+/// The `Max` and `Min` by scalar constants that follow `node`, each the only
+/// reader of the one before, as one [`Clamp`], and the last of them (`node`
+/// when there are none). tract's `Relu` is a `Max` with 0; a ReLU6 adds a
+/// `Min` with 6.
+fn clamp_after<'m>(
+    model: &'m TypedModel,
+    mut node: &'m TypedNode,
+) -> TractResult<(Clamp, &'m TypedNode)> {
+    let mut clamp = Clamp::NONE;
+    loop {
+        if let Some((max, value)) = only_reader_with_constant::<Max>(model, node)?
+            && value.len() == 1
+            && value.datum_type() == f32::datum_type()
+        {
+            clamp = clamp.then_max(value.cast_to_scalar::<f32>()?);
+            node = max;
+        } else if let Some((min, value)) = only_reader_with_constant::<Min>(model, node)?
+            && value.len() == 1
+            && value.datum_type() == f32::datum_type()
+        {
+            clamp = clamp.then_min(value.cast_to_scalar::<f32>()?);
+            node = min;
+        } else {
+            return Ok((clamp, node));
+        }
+    }
+}
+
+/// `values` as one `f32` per channel of channel-first data of `channels`
+/// channels: a single value for all, or `channels` values along the channel
+/// axis (the third from the end) with every other axis 1.
+fn per_channel(values: &Tensor, channels: usize) -> TractResult<Option<Vec<f32>>> {
+    if values.datum_type() != f32::datum_type() {
+        return Ok(None);
+    }
+    let shape = values.shape();
+    let rank = shape.len();
+    let along_channels = values.len() == channels
+        && rank >= 3
+        && shape
+            .iter()
+            .enumerate()
+            .all(|(axis, &d)| d == 1 || (d == channels && axis + 3 == rank));
+    let data = values.try_as_plain_ram()?.as_slice::<f32>()?;
+    Ok(if values.len() == 1 {
+        Some(vec![data[0]; channels])
+    } else if along_channels {
+        Some(data.to_vec())
+    } else {
+        None
+    })
 }
 
 /// The output fact of an op that maps the last two axes of an `f32` tensor
@@ -1077,5 +1281,284 @@ mod tests {
         let want = run(plain, &x);
         let got = multithread_tract_scope(Executor::multithread(2), || run(rewritten, &x));
         assert!(close(&want.1, &got.1));
+    }
+
+    /// A depthwise convolution, an optional ReLU, then a 1×1 convolution
+    /// with its ReLU: the inside of an inverted-residual block.
+    fn depthwise_pointwise_model(
+        (channels, outputs): (usize, usize),
+        (h, w): (usize, usize),
+        kernel: usize,
+        stride: usize,
+        pads: [usize; 4],
+        (between, after): (&str, &str),
+        batch: bool,
+    ) -> TypedModel {
+        use tract_onnx::tract_core::ops::math;
+        let mut model = TypedModel::default();
+        let (shape, format): (TVec<usize>, _) = if batch {
+            (tvec!(1, channels, h, w), DataFormat::NCHW)
+        } else {
+            (tvec!(channels, h, w), DataFormat::CHW)
+        };
+        let x = model.add_source("x", f32::fact(&shape)).unwrap();
+        let dw: Vec<f32> = (0..channels * kernel * kernel)
+            .map(|i| ((i as f32) * 0.37).sin())
+            .collect();
+        let dw_bias: Vec<f32> = (0..channels).map(|i| i as f32 * 0.1 - 0.2).collect();
+        let pw: Vec<f32> = (0..outputs * channels)
+            .map(|i| ((i as f32) * 0.71).cos())
+            .collect();
+        let pw_bias: Vec<f32> = (0..outputs).map(|i| i as f32 * 0.05 - 0.3).collect();
+        let dw = model
+            .add_const(
+                "dw",
+                Tensor::from_shape(&[channels, 1, kernel, kernel], &dw).unwrap(),
+            )
+            .unwrap();
+        let dw_bias = model
+            .add_const(
+                "dw_bias",
+                Tensor::from_shape(&[channels], &dw_bias).unwrap(),
+            )
+            .unwrap();
+        let pw = model
+            .add_const(
+                "pw",
+                Tensor::from_shape(&[outputs, channels, 1, 1], &pw).unwrap(),
+            )
+            .unwrap();
+        let pw_bias = model
+            .add_const("pw_bias", Tensor::from_shape(&[outputs], &pw_bias).unwrap())
+            .unwrap();
+        let spec = |kernel: usize, stride: usize, padding, outputs: usize| PoolSpec {
+            data_format: format,
+            kernel_shape: tvec!(kernel, kernel),
+            padding,
+            dilations: None,
+            strides: Some(tvec!(stride, stride)),
+            input_channels: channels,
+            output_channels: outputs,
+        };
+        let depthwise = Conv {
+            pool_spec: spec(
+                kernel,
+                stride,
+                PaddingSpec::Explicit(tvec!(pads[0], pads[1]), tvec!(pads[2], pads[3])),
+                channels,
+            ),
+            kernel_fmt: KernelFormat::OIHW,
+            group: channels,
+            q_params: None,
+        };
+        let y = model
+            .wire_node("depthwise", depthwise, &[x, dw, dw_bias])
+            .unwrap();
+        // `activation(model, name, y, kind)`: nothing, a ReLU, or a ReLU6
+        // as tf2onnx writes it (max 0, min 6, max 0).
+        let ones = vec![1; shape.len()];
+        let scalar = |model: &mut TypedModel, name: &str, v: f32| {
+            model
+                .add_const(name, Tensor::from_shape(&ones, &[v]).unwrap())
+                .unwrap()
+        };
+        let activation = |model: &mut TypedModel, name: &str, y: OutletId, kind: &str| {
+            let steps: &[(bool, f32)] = match kind {
+                "relu" => &[(true, 0.0)],
+                "relu6" => &[(true, 0.0), (false, 6.0), (true, 0.0)],
+                _ => &[],
+            };
+            let mut y = y;
+            for (i, &(is_max, v)) in steps.iter().enumerate() {
+                let c = scalar(model, &format!("{name}.c{i}"), v);
+                let op: Box<dyn BinMiniOp> = if is_max {
+                    Box::new(math::Max)
+                } else {
+                    Box::new(math::Min)
+                };
+                y = model
+                    .wire_node(format!("{name}.{i}"), TypedBinOp(op, None), &[y, c])
+                    .unwrap()[0];
+            }
+            y
+        };
+        let mut y = y[0];
+        if between.starts_with("bn-") {
+            let mut per_channel = shape.to_vec();
+            per_channel.iter_mut().for_each(|d| *d = 1);
+            per_channel[shape.len() - 3] = channels;
+            let scale: Vec<f32> = (0..channels).map(|c| 0.5 + c as f32 * 0.07).collect();
+            let shift: Vec<f32> = (0..channels).map(|c| c as f32 * 0.03 - 0.1).collect();
+            let scale = model
+                .add_const("scale", Tensor::from_shape(&per_channel, &scale).unwrap())
+                .unwrap();
+            let shift = model
+                .add_const("shift", Tensor::from_shape(&per_channel, &shift).unwrap())
+                .unwrap();
+            let mul = TypedBinOp(Box::new(math::Mul), None);
+            y = model.wire_node("bn.mul", mul, &[y, scale]).unwrap()[0];
+            let add = TypedBinOp(Box::new(math::Add), None);
+            y = model.wire_node("bn.add", add, &[y, shift]).unwrap()[0];
+        }
+        y = activation(&mut model, "act1", y, between.trim_start_matches("bn-"));
+        let mut y = tvec!(y);
+        let pointwise = Conv {
+            pool_spec: spec(1, 1, PaddingSpec::Valid, outputs),
+            kernel_fmt: KernelFormat::OIHW,
+            group: 1,
+            q_params: None,
+        };
+        y = model
+            .wire_node("pointwise", pointwise, &[y[0], pw, pw_bias])
+            .unwrap();
+        let y = activation(&mut model, "act2", y[0], after);
+        model.select_output_outlets(&[y]).unwrap();
+        model
+    }
+
+    #[test]
+    fn depthwise_then_pointwise_computes_what_tract_does() {
+        use tract_linalg::multithread::{Executor, multithread_tract_scope};
+        let cases = [
+            // channels, plane, kernel, stride, pads, relus, batch
+            (
+                (16, 24),
+                (20, 37),
+                3,
+                1,
+                [1, 1, 1, 1],
+                ("relu", "none"),
+                true,
+            ),
+            ((7, 5), (9, 16), 3, 1, [1, 1, 1, 1], ("none", "relu"), false),
+            (
+                (12, 13),
+                (17, 61),
+                3,
+                2,
+                [1, 1, 1, 1],
+                ("relu", "none"),
+                true,
+            ),
+            ((6, 8), (16, 48), 3, 2, [0, 0, 1, 1], ("relu", "relu"), true),
+            (
+                (10, 4),
+                (11, 27),
+                5,
+                1,
+                [2, 2, 2, 2],
+                ("none", "none"),
+                true,
+            ),
+            (
+                (9, 7),
+                (23, 61),
+                5,
+                2,
+                [2, 2, 2, 2],
+                ("relu", "none"),
+                false,
+            ),
+            // Rows narrower than a block reads: padded before the block pass.
+            ((5, 3), (6, 12), 3, 1, [1, 1, 1, 1], ("relu", "none"), true),
+            ((5, 3), (7, 14), 3, 1, [0, 0, 0, 0], ("relu", "relu"), true),
+            // MobileNet v1 as tf2onnx writes it: a batch normalisation and a
+            // ReLU6 after the depthwise convolution, a ReLU6 after the 1×1.
+            (
+                (16, 32),
+                (28, 28),
+                3,
+                1,
+                [1, 1, 1, 1],
+                ("bn-relu6", "relu6"),
+                true,
+            ),
+            (
+                (11, 6),
+                (15, 57),
+                3,
+                2,
+                [0, 0, 1, 1],
+                ("bn-relu6", "relu6"),
+                false,
+            ),
+            // Wide enough to be split over threads.
+            (
+                (48, 32),
+                (40, 96),
+                3,
+                1,
+                [1, 1, 1, 1],
+                ("relu", "none"),
+                true,
+            ),
+        ];
+        for (channels, plane, kernel, stride, pads, relus, batch) in cases {
+            let case = format!(
+                "{channels:?} {plane:?} kernel {kernel} stride {stride} pads {pads:?} \
+                 relus {relus:?} batch {batch}"
+            );
+            let plain =
+                depthwise_pointwise_model(channels, plane, kernel, stride, pads, relus, batch);
+            let mut rewritten = plain.clone().into_decluttered().unwrap();
+            speed_up(&mut rewritten).unwrap();
+            assert_eq!(
+                count::<DepthwisePointwise>(&rewritten),
+                1,
+                "{case}\n{rewritten}"
+            );
+            assert_eq!(count::<Conv>(&rewritten), 0, "{case}\n{rewritten}");
+            assert_eq!(count::<EinSum>(&rewritten), 0, "{case}\n{rewritten}");
+            // Batch normalisation and activations are folded in.
+            assert_eq!(count::<TypedBinOp>(&rewritten), 0, "{case}\n{rewritten}");
+            let mut shape = vec![channels.0, plane.0, plane.1];
+            if batch {
+                shape.insert(0, 1);
+            }
+            let x = channel_first_input(&shape);
+            let want = run_all(plain, &x);
+            let got = run_all(rewritten.clone(), &x);
+            assert!(
+                close(&want[0], &got[0]),
+                "{case}: {:?} vs {:?}",
+                want[0],
+                got[0]
+            );
+            let threaded =
+                multithread_tract_scope(Executor::multithread(2), || run_all(rewritten, &x));
+            assert!(close(&want[0], &threaded[0]), "{case} on two threads");
+        }
+    }
+
+    #[test]
+    fn depthwise_read_twice_or_unsupported_is_left_alone() {
+        // A 7×7 kernel has no block function.
+        let plain =
+            depthwise_pointwise_model((8, 8), (16, 16), 7, 1, [3, 3, 3, 3], ("relu", "none"), true);
+        let mut rewritten = plain.into_decluttered().unwrap();
+        speed_up(&mut rewritten).unwrap();
+        assert_eq!(count::<DepthwisePointwise>(&rewritten), 0);
+        assert_eq!(count::<Pointwise>(&rewritten), 1);
+        // Rows of 7: 16 computed for 7 kept, left to tract and `Pointwise`.
+        let plain =
+            depthwise_pointwise_model((8, 8), (7, 7), 3, 1, [1, 1, 1, 1], ("relu", "none"), true);
+        let mut rewritten = plain.clone().into_decluttered().unwrap();
+        speed_up(&mut rewritten).unwrap();
+        assert_eq!(count::<DepthwisePointwise>(&rewritten), 0);
+        let x = channel_first_input(&[1, 8, 7, 7]);
+        assert!(close(&run_all(plain, &x)[0], &run_all(rewritten, &x)[0]));
+        // The depthwise output is also a model output.
+        let mut plain =
+            depthwise_pointwise_model((8, 8), (16, 16), 3, 1, [1, 1, 1, 1], ("none", "none"), true);
+        let depthwise = plain.node_by_name("depthwise").unwrap().id;
+        let mut outputs = plain.output_outlets().unwrap().to_vec();
+        outputs.push(depthwise.into());
+        plain.select_output_outlets(&outputs).unwrap();
+        let mut rewritten = plain.clone().into_decluttered().unwrap();
+        speed_up(&mut rewritten).unwrap();
+        assert_eq!(count::<DepthwisePointwise>(&rewritten), 0);
+        let x = channel_first_input(&[1, 8, 16, 16]);
+        let (want, got) = (run_all(plain, &x), run_all(rewritten, &x));
+        assert!(close(&want[0], &got[0]) && close(&want[1], &got[1]));
     }
 }

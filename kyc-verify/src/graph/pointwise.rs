@@ -1,47 +1,139 @@
 //! [`Pointwise`]: a 1×1 convolution over channel-first `f32` planes, its
-//! bias and an optional ReLU in one pass, computed a tile of output channels
-//! by positions at a time.
+//! bias and activation (a ReLU, a ReLU6: any [`Clamp`]) in one pass,
+//! computed a tile of output channels by a block of positions at a time.
 //!
 //! tract lowers a 1×1 convolution to a matrix product whose `m` side is the
 //! positions: it packs the input into panels, then its kernel writes every
 //! output channel's row a few positions at a time, so a wide expansion (16 →
 //! 96 channels over 112×192 positions in CenterFace) writes 96 rows side by
 //! side and runs at half the speed of its larger products. Here the input is
-//! laid out once in blocks of 16 positions, and each tile of 6 output
-//! channels sweeps all positions, holding 6×16 sums in registers (12
-//! eight-wide vectors under AVX2) while it walks the input channels; a tile
-//! writes 6 rows in order. The loops are plain arrays the compiler turns
-//! into fused multiply-adds when the target has them (x86-64-v3, see
-//! `.cargo/config.toml`), and tiles are spread over tract's threads.
+//! laid out in blocks of 16 positions, a strip of blocks at a time, and each
+//! tile of 6 output channels sweeps the strip, holding 6×16 sums in
+//! registers (12 eight-wide vectors under AVX2) while it walks the input
+//! channels. The loops are plain arrays the compiler turns into fused
+//! multiply-adds when the target has them (x86-64-v3, see
+//! `.cargo/config.toml`).
+//!
+//! Threads split the positions ([`par_spans`]): each lays out and computes
+//! its own share, so the layout pass is spread too, and each thread's strip
+//! stays in its own core's cache. Splitting the output channels instead (as
+//! this op did first) made both threads read the whole laid-out input, 1.4
+//! MB for CenterFace's first expansion, from the shared cache.
 
+use std::ops::Range;
+
+use tract_linalg::multithread::{Executor, current_tract_executor};
 use tract_onnx::tract_core::internal::*;
 
 /// Output channels per tile.
-const TILE_CHANNELS: usize = 6;
+pub(super) const TILE_CHANNELS: usize = 6;
 /// Positions per block: two vectors of eight.
-const BLOCK: usize = 16;
+pub(super) const BLOCK: usize = 16;
 
-type Lane = [f32; 8];
+/// The inputs of a strip of blocks are kept to this many floats (48 KiB):
+/// every tile of output channels reads them again, from the first or second
+/// level cache. (Measured: a quarter or four times as much changes nothing
+/// on CenterFace or faceres.)
+pub(super) const STRIP_FLOATS: usize = 12 * 1024;
+
+/// Below this many multiply-adds, handing positions to other threads costs
+/// more than it saves.
+pub(super) const PARALLEL_WORK: usize = 1 << 20;
+
+pub(super) type Lane = [f32; 8];
+
+/// One value per output channel of a tile.
+type Tile = [f32; TILE_CHANNELS];
+
+/// The bounds an activation keeps a value in: `min(high, max(low, ·))`. A
+/// ReLU is `[0, ∞)`, a ReLU6 `[0, 6]`, no activation `(-∞, ∞)`.
+#[derive(Debug, Clone, Copy)]
+pub struct Clamp {
+    pub low: f32,
+    pub high: f32,
+}
+
+impl Clamp {
+    pub const NONE: Clamp = Clamp {
+        low: f32::NEG_INFINITY,
+        high: f32::INFINITY,
+    };
+
+    /// This clamp followed by `max(·, c)`.
+    pub fn then_max(self, c: f32) -> Clamp {
+        Clamp {
+            low: self.low.max(c),
+            high: self.high.max(c),
+        }
+    }
+
+    /// This clamp followed by `min(·, c)`.
+    pub fn then_min(self, c: f32) -> Clamp {
+        Clamp {
+            low: self.low.min(c),
+            high: self.high.min(c),
+        }
+    }
+
+    pub fn is_none(&self) -> bool {
+        *self == Clamp::NONE
+    }
+
+    #[inline(always)]
+    pub fn apply(&self, v: f32) -> f32 {
+        v.max(self.low).min(self.high)
+    }
+}
+
+impl PartialEq for Clamp {
+    fn eq(&self, other: &Self) -> bool {
+        self.low.to_bits() == other.low.to_bits() && self.high.to_bits() == other.high.to_bits()
+    }
+}
+
+impl Eq for Clamp {}
+
+impl std::hash::Hash for Clamp {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.low.to_bits().hash(state);
+        self.high.to_bits().hash(state);
+    }
+}
+
+/// How the op's description names it: nothing, ", ReLU", ", clamped to
+/// [0, 6]".
+impl std::fmt::Display for Clamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (low, high) = (self.low, self.high);
+        if self.is_none() {
+            Ok(())
+        } else if low == 0.0 && high == f32::INFINITY {
+            f.write_str(", ReLU")
+        } else {
+            write!(f, ", clamped to [{low}, {high}]")
+        }
+    }
+}
 
 /// `out[o] = bias[o] + Σ_i weights[o][i] · x[i]` over every position of
-/// `[.., I, H, W]` (leading axes of 1), then `max(0, ·)` when `relu`; the
-/// output is `[O, H, W]`, or `[1, O, H, W]` when `batch`.
+/// `[.., I, H, W]` (leading axes of 1), then clamped; the output is `[O, H,
+/// W]`, or `[1, O, H, W]` when `batch`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Pointwise {
-    inputs: usize,
-    outputs: usize,
+    pub(super) inputs: usize,
+    pub(super) outputs: usize,
     /// The weights regrouped per tile, flat: tile `t`, input `i` holds the
     /// weights of output channels `6t..6t+6` (zeros past the last).
-    tiled_weights: Arc<Tensor>,
+    pub(super) tiled_weights: Arc<Tensor>,
     /// The biases alike, 6 per tile.
-    tiled_bias: Arc<Tensor>,
-    relu: bool,
-    batch: bool,
+    pub(super) tiled_bias: Arc<Tensor>,
+    pub(super) clamp: Clamp,
+    pub(super) batch: bool,
 }
 
 impl Pointwise {
     /// `weights` is `[O, I]`, `bias` has `O` values.
-    pub fn new(weights: &Tensor, bias: &[f32], relu: bool, batch: bool) -> TractResult<Self> {
+    pub fn new(weights: &Tensor, bias: &[f32], clamp: Clamp, batch: bool) -> TractResult<Self> {
         ensure!(
             weights.rank() == 2 && weights.shape()[0] == bias.len() && weights.shape()[1] > 0,
             "Pointwise: weights {:?} for {} biases",
@@ -65,14 +157,14 @@ impl Pointwise {
             outputs,
             tiled_weights: tensor1(&tiled).into_arc_tensor(),
             tiled_bias: tensor1(&tiled_bias).into_arc_tensor(),
-            relu,
+            clamp,
             batch,
         })
     }
 }
 
 #[inline(always)]
-fn multiply_add(sum: &mut Lane, x: &Lane, w: f32) {
+pub(super) fn multiply_add(sum: &mut Lane, x: &Lane, w: f32) {
     for j in 0..8 {
         // Without FMA in the target, `mul_add` would be a library call.
         sum[j] = if cfg!(target_feature = "fma") {
@@ -88,7 +180,7 @@ fn multiply_add(sum: &mut Lane, x: &Lane, w: f32) {
 /// Kept out of line: inlined into the caller's loops, the compiler no
 /// longer holds the sums in vector registers.
 #[inline(never)]
-fn tile_sums(
+pub(super) fn tile_sums(
     x: &[Lane],
     weights: &[[f32; TILE_CHANNELS]],
     bias: &[f32; TILE_CHANNELS],
@@ -116,13 +208,60 @@ impl Op for Pointwise {
     fn info(&self) -> TractResult<Vec<String>> {
         Ok(vec![format!(
             "{} → {} channels{}",
-            self.inputs,
-            self.outputs,
-            if self.relu { ", ReLU" } else { "" }
+            self.inputs, self.outputs, self.clamp
         )])
     }
 
     op_as_typed_op!();
+}
+
+impl Pointwise {
+    /// The weights and biases per tile of 6 output channels.
+    fn tiles(&self) -> TractResult<(&[Tile], &[Tile])> {
+        let weights = self.tiled_weights.try_as_plain_ram()?.as_slice::<f32>()?;
+        let bias = self.tiled_bias.try_as_plain_ram()?.as_slice::<f32>()?;
+        Ok((weights.as_chunks().0, bias.as_chunks().0))
+    }
+
+    /// The 1×1 convolution of a strip of blocks: `strip` holds blocks of 16
+    /// positions, two lanes per input channel each; block `b` goes to
+    /// `place(b) = (start, len)` of every output plane in `out`. Each tile of
+    /// 6 output channels sweeps the whole strip, which the caller keeps
+    /// small enough to be read again from cache.
+    pub(super) fn sweep(
+        &self,
+        strip: &[Lane],
+        place: impl Fn(usize) -> (usize, usize),
+        out: &mut [&mut [f32]],
+    ) -> TractResult<()> {
+        let (weights, bias) = self.tiles()?;
+        let channels = self.inputs;
+        let mut sums = [[[0f32; 8]; 2]; TILE_CHANNELS];
+        for (tile, tile_out) in out.chunks_mut(TILE_CHANNELS).enumerate() {
+            let tile_weights = &weights[tile * channels..][..channels];
+            for (b, block) in strip.chunks_exact(channels * 2).enumerate() {
+                tile_sums(block, tile_weights, &bias[tile], &mut sums);
+                let (start, len) = place(b);
+                for (plane, sum) in tile_out.iter_mut().zip(&mut sums) {
+                    if !self.clamp.is_none() {
+                        for v in sum.as_flattened_mut() {
+                            *v = self.clamp.apply(*v);
+                        }
+                    }
+                    // Copies of a length the compiler knows are inlined; a
+                    // slice copy would call memmove once per row and block.
+                    if len == BLOCK {
+                        let dst = &mut plane[start..start + BLOCK];
+                        dst[..8].copy_from_slice(&sum[0]);
+                        dst[8..].copy_from_slice(&sum[1]);
+                    } else {
+                        plane[start..start + len].copy_from_slice(&sum.as_flattened()[..len]);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 impl EvalOp for Pointwise {
@@ -140,71 +279,41 @@ impl EvalOp for Pointwise {
         let (h, w) = (shape[rank - 2], shape[rank - 1]);
         let positions = h * w;
         let data = input.try_as_plain_ram()?.as_slice::<f32>()?;
-        let (weights, _) = self
-            .tiled_weights
-            .try_as_plain_ram()?
-            .as_slice::<f32>()?
-            .as_chunks::<TILE_CHANNELS>();
-        let (bias, _) = self
-            .tiled_bias
-            .try_as_plain_ram()?
-            .as_slice::<f32>()?
-            .as_chunks::<TILE_CHANNELS>();
-        // The input in blocks of 16 positions: block b, channel i is lanes
-        // 2(b·I + i) and 2(b·I + i) + 1; the last block padded with zeros.
-        let blocks = positions.div_ceil(BLOCK);
-        let mut x = vec![[0f32; 8]; blocks * channels * 2];
-        for (b, block) in x.chunks_exact_mut(channels * 2).enumerate() {
-            let start = b * BLOCK;
-            let len = BLOCK.min(positions - start);
-            for (i, lanes) in block.chunks_exact_mut(2).enumerate() {
-                lanes.as_flattened_mut()[..len]
-                    .copy_from_slice(&data[i * positions + start..][..len]);
-            }
-        }
-        // Whole tiles; the rows past the last channel are dropped at the end.
-        let tiles = outputs.div_ceil(TILE_CHANNELS);
-        let mut out = vec![0f32; tiles * TILE_CHANNELS * positions];
-        let tile_len = TILE_CHANNELS * positions;
-        if positions > 0 {
-            tract_linalg::multithread::par_chunks_mut(
-                &mut out,
-                tile_len,
-                outputs * positions * channels,
-                |first, rows| {
-                    for (t, rows) in rows.chunks_exact_mut(tile_len).enumerate() {
-                        let tile = first + t;
-                        let tile_weights = &weights[tile * channels..][..channels];
-                        let mut sums = [[[0f32; 8]; 2]; TILE_CHANNELS];
-                        for (b, block) in x.chunks_exact(channels * 2).enumerate() {
-                            tile_sums(block, tile_weights, &bias[tile], &mut sums);
-                            let start = b * BLOCK;
-                            let len = BLOCK.min(positions - start);
-                            for (row, sum) in rows.chunks_exact_mut(positions).zip(&mut sums) {
-                                if self.relu {
-                                    for v in sum.as_flattened_mut() {
-                                        *v = v.max(0.0);
-                                    }
-                                }
-                                // Copies of a length the compiler knows are
-                                // inlined; a slice copy would call memmove
-                                // once per row and block.
-                                if len == BLOCK {
-                                    let dst = &mut row[start..start + BLOCK];
-                                    dst[..8].copy_from_slice(&sum[0]);
-                                    dst[8..].copy_from_slice(&sum[1]);
-                                } else {
-                                    row[start..start + len]
-                                        .copy_from_slice(&sum.as_flattened()[..len]);
-                                }
-                            }
+        let mut out = vec![0f32; outputs * positions];
+        // Each thread takes a share of the positions, in blocks of 16, and
+        // works through it a strip at a time: the strip's inputs laid out in
+        // blocks (two lanes per channel), then every tile over the strip.
+        let strip_blocks = (STRIP_FLOATS / (channels * BLOCK)).max(1);
+        let parallel = positions * channels * outputs >= PARALLEL_WORK;
+        par_spans(&mut out, positions, BLOCK, parallel, |span, slices| {
+            let blocks = strip_blocks.min(span.len().div_ceil(BLOCK));
+            let mut strip = vec![[0f32; 8]; blocks * channels * 2];
+            let mut first = span.start;
+            while first < span.end {
+                let last = (first + strip_blocks * BLOCK).min(span.end);
+                let blocks = (last - first).div_ceil(BLOCK);
+                let strip = &mut strip[..blocks * channels * 2];
+                for (b, block) in strip.chunks_exact_mut(channels * 2).enumerate() {
+                    let start = first + b * BLOCK;
+                    let len = BLOCK.min(last - start);
+                    for (i, lanes) in block.chunks_exact_mut(2).enumerate() {
+                        let source = &data[i * positions + start..];
+                        // A copy of constant length is inlined, one of a
+                        // variable length calls memmove.
+                        if len == BLOCK {
+                            lanes.as_flattened_mut().copy_from_slice(&source[..BLOCK]);
+                        } else {
+                            lanes.as_flattened_mut()[..len].copy_from_slice(&source[..len]);
                         }
                     }
-                    Ok(())
-                },
-            )?;
-        }
-        out.truncate(outputs * positions);
+                }
+                let offset = first - span.start;
+                let place = |b: usize| (offset + b * BLOCK, BLOCK.min(last - first - b * BLOCK));
+                self.sweep(strip, place, slices)?;
+                first = last;
+            }
+            Ok(())
+        })?;
         let shape: TVec<usize> = if self.batch {
             tvec!(1, outputs, h, w)
         } else {
@@ -212,6 +321,72 @@ impl EvalOp for Pointwise {
         };
         let out = tract_ndarray::ArrayD::from_shape_vec(&*shape, out)?;
         Ok(tvec!(out.into_tensor().into_tvalue()))
+    }
+}
+
+/// Splits `out`, planes of `len` values, into parts of whole `unit`s of
+/// positions (the last one may be shorter), one per thread of tract's
+/// executor (one when `parallel` is false), and runs `work(span, slices)`
+/// on each: `span` is the part's positions, `slices[p]` plane `p`'s share.
+pub(super) fn par_spans(
+    out: &mut [f32],
+    len: usize,
+    unit: usize,
+    parallel: bool,
+    work: impl Fn(Range<usize>, &mut [&mut [f32]]) -> TractResult<()> + Sync,
+) -> TractResult<()> {
+    if len == 0 || unit == 0 {
+        return Ok(());
+    }
+    let executor = current_tract_executor();
+    let threads = match &executor {
+        Executor::MultiThread(pool) if parallel => pool.current_num_threads(),
+        _ => 1,
+    };
+    let units = len.div_ceil(unit);
+    let per_part = units.div_ceil(threads.clamp(1, units)) * unit;
+    let parts = len.div_ceil(per_part);
+    let span = |part: usize| part * per_part..(part * per_part + per_part).min(len);
+    let mut slices: Vec<Vec<&mut [f32]>> = (0..parts)
+        .map(|_| Vec::with_capacity(out.len() / len))
+        .collect();
+    for plane in out.chunks_exact_mut(len) {
+        let mut rest = plane;
+        for (part, slices) in slices.iter_mut().enumerate() {
+            let (head, tail) = std::mem::take(&mut rest).split_at_mut(span(part).len());
+            slices.push(head);
+            rest = tail;
+        }
+    }
+    match executor {
+        Executor::MultiThread(pool) if parts > 1 => {
+            // A panic in a part is carried to this thread by rayon's scope.
+            let results: Vec<std::sync::Mutex<TractResult<()>>> =
+                (0..parts).map(|_| std::sync::Mutex::new(Ok(()))).collect();
+            pool.scope(|scope| {
+                for (part, mut slices) in slices.into_iter().enumerate() {
+                    let (work, result) = (&work, &results[part]);
+                    scope.spawn(move |_| {
+                        let outcome = work(span(part), &mut slices);
+                        if let Ok(mut slot) = result.lock() {
+                            *slot = outcome;
+                        }
+                    });
+                }
+            });
+            for result in results {
+                result
+                    .into_inner()
+                    .map_err(|_| format_err!("a thread panicked"))??;
+            }
+            Ok(())
+        }
+        _ => {
+            for (part, mut slices) in slices.into_iter().enumerate() {
+                work(span(part), &mut slices)?;
+            }
+            Ok(())
+        }
     }
 }
 

@@ -1,0 +1,377 @@
+//! [`DepthwisePointwise`]: a depthwise convolution (its bias and an optional
+//! ReLU) and the 1×1 convolution that reads it, in one pass over the rows.
+//!
+//! In an inverted-residual block (CenterFace's and PP-OCR's backbones) the
+//! depthwise convolution works on the widest tensor of the block: 96 to 960
+//! channels. Run as two ops, it writes that tensor out (8 MB on a CenterFace
+//! liveness frame, far beyond the 1 MB second-level cache), and the 1×1
+//! convolution reads it back and lays it out again in blocks of positions:
+//! three passes over memory for arithmetic that is cheap. Here the depthwise
+//! sums of a strip of output rows go straight into the block layout
+//! [`Pointwise`] works on, a strip small enough to stay in cache, and the
+//! 1×1 convolution's tiles sweep the strip before the next one is made.
+//!
+//! The output rows are also the unit of threading: each of tract's threads
+//! takes a share of the rows and does both convolutions for them, where the
+//! two ops alone would each split their work, one of them not at all.
+
+use std::ops::Range;
+
+use tract_onnx::tract_core::internal::*;
+
+use super::pointwise::{BLOCK, Clamp, Lane, PARALLEL_WORK, Pointwise, STRIP_FLOATS, par_spans};
+
+/// A depthwise convolution of square `kernel`×`kernel` filters (3 or 5) at
+/// `stride` 1 or 2 on both axes, over channel-first `f32` planes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Depthwise {
+    pub channels: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    /// Zero rows and columns before and after the input: top, left, bottom,
+    /// right.
+    pub pads: [usize; 4],
+    /// `[C, kernel·kernel]`, row by row.
+    pub weights: Arc<Tensor>,
+    /// One per channel.
+    pub bias: Arc<Tensor>,
+    pub clamp: Clamp,
+}
+
+impl Depthwise {
+    /// Whether this kernel size and stride have a compiled block function.
+    pub fn supported(kernel: usize, stride: usize) -> bool {
+        matches!((kernel, stride), (3, 1) | (3, 2) | (5, 1) | (5, 2))
+    }
+
+    /// The output height and width for an `h`×`w` input.
+    pub fn output_dims(&self, h: usize, w: usize) -> Option<(usize, usize)> {
+        let (k, s) = (self.kernel, self.stride);
+        let height = h + self.pads[0] + self.pads[2];
+        let width = w + self.pads[1] + self.pads[3];
+        (height >= k && width >= k).then(|| ((height - k) / s + 1, (width - k) / s + 1))
+    }
+
+    /// How many input columns a block of 16 outputs reads.
+    pub fn reach(&self) -> usize {
+        BLOCK * self.stride + self.kernel - 1
+    }
+
+    fn block_fn(&self) -> BlockFn {
+        match (self.kernel, self.stride) {
+            (3, 1) => depthwise_block::<3, 1>,
+            (3, 2) => depthwise_block::<3, 2>,
+            (5, 1) => depthwise_block::<5, 1>,
+            _ => depthwise_block::<5, 2>,
+        }
+    }
+}
+
+/// The input planes of one evaluation and the depthwise parameters, as the
+/// block function reads them.
+struct Planes<'a> {
+    data: &'a [f32],
+    height: usize,
+    width: usize,
+    weights: &'a [f32],
+    bias: &'a [f32],
+    pads: [usize; 4],
+    clamp: Clamp,
+}
+
+type BlockFn = fn(&Planes, usize, usize, &mut [Lane]);
+
+#[inline(always)]
+fn multiply_add16(sum: &mut [f32; BLOCK], x: &[f32], w: f32) {
+    let x = &x[..BLOCK];
+    for j in 0..BLOCK {
+        sum[j] = if cfg!(target_feature = "fma") {
+            x[j].mul_add(w, sum[j])
+        } else {
+            x[j] * w + sum[j]
+        };
+    }
+}
+
+/// One row of taps at stride 2: output `j` reads `row[2j + kx]`. Indexed
+/// with bounds the compiler can prove, the loop becomes pairs of vector
+/// loads and a shuffle that keeps the even lanes.
+#[inline(always)]
+fn strided_taps<const K: usize>(sum: &mut [f32; BLOCK], row: &[f32], taps: &[f32]) {
+    let row = &row[..2 * BLOCK + K - 1];
+    for (kx, &tap) in taps[..K].iter().enumerate() {
+        for j in 0..BLOCK {
+            let x = row[2 * j + kx];
+            sum[j] = if cfg!(target_feature = "fma") {
+                x.mul_add(tap, sum[j])
+            } else {
+                x * tap + sum[j]
+            };
+        }
+    }
+}
+
+/// The depthwise sums of every channel at output row `y`, columns `j0 ..
+/// j0 + 16` (past the last column: values nobody keeps), written to `out` as
+/// two lanes per channel. The rows must be at least as wide as a block reads
+/// ([`Depthwise::reach`]); narrower planes are padded first.
+fn depthwise_block<const K: usize, const S: usize>(
+    planes: &Planes,
+    y: usize,
+    j0: usize,
+    out: &mut [Lane],
+) {
+    let (h, w) = (planes.height, planes.width);
+    // The input columns the block reads: 16 outputs apart by S, K taps.
+    let len = BLOCK * S + K - 1;
+    let start = (j0 * S) as isize - planes.pads[1] as isize;
+    let interior = start >= 0 && start as usize + len <= w;
+    for (ch, lanes) in out.chunks_exact_mut(2).enumerate() {
+        let taps = &planes.weights[ch * K * K..][..K * K];
+        let plane = &planes.data[ch * h * w..][..h * w];
+        let mut sum = [planes.bias[ch]; BLOCK];
+        for ky in 0..K {
+            let iy = (y * S + ky) as isize - planes.pads[0] as isize;
+            if iy < 0 || iy as usize >= h {
+                continue;
+            }
+            let row = &plane[iy as usize * w..][..w];
+            let taps = &taps[ky * K..][..K];
+            // Near the left or right edge the zeros of the padding come
+            // from a window around a copy of the row's first or last
+            // `len` values: a copy of constant length, inlined.
+            let mut window;
+            let row: &[f32] = if interior {
+                &row[start as usize..][..len]
+            } else if start < 0 {
+                window = [0f32; 80];
+                let before = start.unsigned_abs();
+                window[before..before + len].copy_from_slice(&row[..len]);
+                &window[..len]
+            } else {
+                window = [0f32; 80];
+                window[..len].copy_from_slice(&row[w - len..]);
+                let offset = start as usize - (w - len);
+                &window[offset..offset + len]
+            };
+            if S == 1 {
+                for (kx, &tap) in taps.iter().enumerate() {
+                    multiply_add16(&mut sum, &row[kx..], tap);
+                }
+            } else {
+                strided_taps::<K>(&mut sum, row, taps);
+            }
+        }
+        if !planes.clamp.is_none() {
+            for v in &mut sum {
+                *v = planes.clamp.apply(*v);
+            }
+        }
+        lanes[0].copy_from_slice(&sum[..8]);
+        lanes[1].copy_from_slice(&sum[8..]);
+    }
+}
+
+/// A [`Depthwise`] convolution whose only reader is a [`Pointwise`] one.
+/// The input is `[.., C, H, W]` with leading axes of 1; the output is `[O,
+/// H', W']`, or `[1, O, H', W']` when the pointwise convolution keeps its
+/// batch axis.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DepthwisePointwise {
+    pub depthwise: Depthwise,
+    pub pointwise: Pointwise,
+}
+
+impl DepthwisePointwise {
+    pub fn new(depthwise: Depthwise, pointwise: Pointwise) -> TractResult<Self> {
+        ensure!(
+            Depthwise::supported(depthwise.kernel, depthwise.stride),
+            "no depthwise kernel {}×{} at stride {}",
+            depthwise.kernel,
+            depthwise.kernel,
+            depthwise.stride
+        );
+        ensure!(
+            pointwise.inputs == depthwise.channels
+                && depthwise.weights.len() == depthwise.channels * depthwise.kernel.pow(2)
+                && depthwise.bias.len() == depthwise.channels
+                && depthwise.pads.iter().all(|&p| p < depthwise.kernel),
+            "a depthwise convolution of {} channels, {} weights and pads {:?} before a 1×1 \
+             convolution of {} inputs",
+            depthwise.channels,
+            depthwise.weights.len(),
+            depthwise.pads,
+            pointwise.inputs
+        );
+        Ok(Self {
+            depthwise,
+            pointwise,
+        })
+    }
+
+    /// Both convolutions for output rows `rows`; `planes[o]` holds those
+    /// rows of output channel `o`.
+    fn rows(
+        &self,
+        planes: &Planes,
+        ow: usize,
+        rows: Range<usize>,
+        out: &mut [&mut [f32]],
+    ) -> TractResult<()> {
+        let block_fn = self.depthwise.block_fn();
+        let blocks = ow.div_ceil(BLOCK);
+        let block_lanes = self.depthwise.channels * 2;
+        let row_lanes = blocks * block_lanes;
+        let strip_rows = (STRIP_FLOATS / (row_lanes * 8)).clamp(1, rows.len().max(1));
+        let mut strip = vec![[0f32; 8]; strip_rows * row_lanes];
+        let mut first = rows.start;
+        while first < rows.end {
+            let last = (first + strip_rows).min(rows.end);
+            let strip = &mut strip[..(last - first) * row_lanes];
+            for (y, row) in (first..last).zip(strip.chunks_exact_mut(row_lanes)) {
+                for (b, block) in row.chunks_exact_mut(block_lanes).enumerate() {
+                    block_fn(planes, y, b * BLOCK, block);
+                }
+            }
+            let offset = (first - rows.start) * ow;
+            let place = |b: usize| {
+                let (row, column) = (b / blocks, b % blocks * BLOCK);
+                (offset + row * ow + column, BLOCK.min(ow - column))
+            };
+            self.pointwise.sweep(strip, place, out)?;
+            first = last;
+        }
+        Ok(())
+    }
+}
+
+impl Op for DepthwisePointwise {
+    fn name(&self) -> StaticName {
+        "DepthwisePointwise".into()
+    }
+
+    fn info(&self) -> TractResult<Vec<String>> {
+        let dw = &self.depthwise;
+        Ok(vec![format!(
+            "{}×{} depthwise at stride {}{}, then {} → {} channels{}",
+            dw.kernel,
+            dw.kernel,
+            dw.stride,
+            dw.clamp,
+            self.pointwise.inputs,
+            self.pointwise.outputs,
+            self.pointwise.clamp
+        )])
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for DepthwisePointwise {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let input = args_1!(inputs);
+        let shape = input.shape();
+        let rank = shape.len();
+        let channels = self.depthwise.channels;
+        ensure!(
+            rank >= 3 && shape[rank - 3] == channels && shape[..rank - 3].iter().all(|&d| d == 1),
+            "DepthwisePointwise of {channels} channels on {shape:?}"
+        );
+        let (h, w) = (shape[rank - 2], shape[rank - 1]);
+        let Some((oh, ow)) = self.depthwise.output_dims(h, w) else {
+            bail!("DepthwisePointwise: a {h}×{w} input is smaller than its kernel");
+        };
+        let data = input.try_as_plain_ram()?.as_slice::<f32>()?;
+        let mut planes = Planes {
+            data,
+            height: h,
+            width: w,
+            weights: self
+                .depthwise
+                .weights
+                .try_as_plain_ram()?
+                .as_slice::<f32>()?,
+            bias: self.depthwise.bias.try_as_plain_ram()?.as_slice::<f32>()?,
+            pads: self.depthwise.pads,
+            clamp: self.depthwise.clamp,
+        };
+        // Planes narrower than a block's reach (the last layers, a few
+        // values wide) are copied once into padded ones, wide enough that
+        // every block reads inside them.
+        let padded;
+        if w < self.depthwise.reach() {
+            let [top, left, bottom, right] = self.depthwise.pads;
+            let blocks = ow.div_ceil(BLOCK);
+            let width = (left + w + right)
+                .max((blocks - 1) * BLOCK * self.depthwise.stride + self.depthwise.reach());
+            let height = top + h + bottom;
+            let mut buffer = vec![0f32; channels * height * width];
+            for (plane, source) in buffer
+                .chunks_exact_mut(height * width)
+                .zip(data.chunks_exact(h * w))
+            {
+                for (row, source) in plane[top * width..]
+                    .chunks_exact_mut(width)
+                    .zip(source.chunks_exact(w))
+                {
+                    row[left..left + w].copy_from_slice(source);
+                }
+            }
+            padded = buffer;
+            planes.data = &padded;
+            planes.height = height;
+            planes.width = width;
+            planes.pads = [0; 4];
+        }
+        let outputs = self.pointwise.outputs;
+        let mut out = vec![0f32; outputs * oh * ow];
+        let work = oh * ow * channels * (self.depthwise.kernel.pow(2) + outputs);
+        par_spans(
+            &mut out,
+            oh * ow,
+            ow,
+            work >= PARALLEL_WORK,
+            |span, slices| self.rows(&planes, ow, span.start / ow..span.end / ow, slices),
+        )?;
+        let shape: TVec<usize> = if self.pointwise.batch {
+            tvec!(1, outputs, oh, ow)
+        } else {
+            tvec!(outputs, oh, ow)
+        };
+        let out = tract_ndarray::ArrayD::from_shape_vec(&*shape, out)?;
+        Ok(tvec!(out.into_tensor().into_tvalue()))
+    }
+}
+
+impl TypedOp for DepthwisePointwise {
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        let input = inputs[0];
+        ensure!(
+            input.datum_type == f32::datum_type(),
+            "DepthwisePointwise is f32 only"
+        );
+        let rank = input.rank();
+        ensure!(
+            rank >= 3,
+            "DepthwisePointwise needs a channel and two spatial axes"
+        );
+        let (Ok(h), Ok(w)) = (
+            input.shape[rank - 2].to_usize(),
+            input.shape[rank - 1].to_usize(),
+        ) else {
+            bail!("DepthwisePointwise needs a concrete height and width");
+        };
+        let Some((oh, ow)) = self.depthwise.output_dims(h, w) else {
+            bail!("DepthwisePointwise: a {h}×{w} input is smaller than its kernel");
+        };
+        let mut shape = tvec!(self.pointwise.outputs.to_dim(), oh.to_dim(), ow.to_dim());
+        if self.pointwise.batch {
+            shape.insert(0, 1.to_dim());
+        }
+        Ok(tvec!(f32::fact(shape)))
+    }
+
+    as_op!();
+}
