@@ -73,6 +73,9 @@ struct Planes<'a> {
     data: &'a [f32],
     height: usize,
     width: usize,
+    /// Rows held per channel: `height` for whole planes; fewer for a ring
+    /// of rows, where row `iy` is held at `iy % rows`.
+    rows: usize,
     weights: &'a [f32],
     bias: &'a [f32],
     pads: [usize; 4],
@@ -126,16 +129,25 @@ fn depthwise_block<const K: usize, const S: usize>(
     let len = BLOCK * S + K - 1;
     let start = (j0 * S) as isize - planes.pads[1] as isize;
     let interior = start >= 0 && start as usize + len <= w;
+    // Where each of the K input rows starts in a channel's plane; none for
+    // the rows of zeros above and below.
+    let mut offsets = [None; K];
+    for (ky, offset) in offsets.iter_mut().enumerate() {
+        let iy = (y * S + ky) as isize - planes.pads[0] as isize;
+        if iy >= 0 && (iy as usize) < h {
+            *offset = Some(iy as usize % planes.rows * w);
+        }
+    }
+    let plane_len = planes.rows * w;
     for (ch, lanes) in out.chunks_exact_mut(2).enumerate() {
         let taps = &planes.weights[ch * K * K..][..K * K];
-        let plane = &planes.data[ch * h * w..][..h * w];
+        let plane = &planes.data[ch * plane_len..][..plane_len];
         let mut sum = [planes.bias[ch]; BLOCK];
-        for ky in 0..K {
-            let iy = (y * S + ky) as isize - planes.pads[0] as isize;
-            if iy < 0 || iy as usize >= h {
+        for (ky, offset) in offsets.iter().enumerate() {
+            let Some(offset) = *offset else {
                 continue;
-            }
-            let row = &plane[iy as usize * w..][..w];
+            };
+            let row = &plane[offset..][..w];
             let taps = &taps[ky * K..][..K];
             // Near the left or right edge the zeros of the padding come
             // from a window around a copy of the row's first or last
@@ -209,8 +221,45 @@ impl DepthwisePointwise {
         })
     }
 
-    /// Both convolutions for output rows `rows`; `planes[o]` holds those
-    /// rows of output channel `o`.
+    /// How many output rows a strip holds, and the strip's size in lanes.
+    fn strip_shape(&self, ow: usize, rows: usize) -> (usize, usize) {
+        let row_lanes = ow.div_ceil(BLOCK) * self.depthwise.channels * 2;
+        let strip_rows = (STRIP_FLOATS / (row_lanes * 8)).clamp(1, rows.max(1));
+        (strip_rows, strip_rows * row_lanes)
+    }
+
+    /// Both convolutions for output rows `rows` (a strip): the depthwise
+    /// sums in `strip`, then the 1×1 convolution into `out`, where
+    /// `out[o]` holds output channel `o` from row `first` on.
+    fn strip(
+        &self,
+        planes: &Planes,
+        ow: usize,
+        rows: Range<usize>,
+        first: usize,
+        strip: &mut [Lane],
+        out: &mut [&mut [f32]],
+    ) -> TractResult<()> {
+        let block_fn = self.depthwise.block_fn();
+        let blocks = ow.div_ceil(BLOCK);
+        let block_lanes = self.depthwise.channels * 2;
+        let row_lanes = blocks * block_lanes;
+        let strip = &mut strip[..rows.len() * row_lanes];
+        for (y, row) in rows.clone().zip(strip.chunks_exact_mut(row_lanes)) {
+            for (b, block) in row.chunks_exact_mut(block_lanes).enumerate() {
+                block_fn(planes, y, b * BLOCK, block);
+            }
+        }
+        let offset = (rows.start - first) * ow;
+        let place = |b: usize| {
+            let (row, column) = (b / blocks, b % blocks * BLOCK);
+            (offset + row * ow + column, BLOCK.min(ow - column))
+        };
+        self.pointwise.sweep(strip, place, out)
+    }
+
+    /// Both convolutions for output rows `rows`; `out[o]` holds those rows
+    /// of output channel `o`.
     fn rows(
         &self,
         planes: &Planes,
@@ -218,27 +267,12 @@ impl DepthwisePointwise {
         rows: Range<usize>,
         out: &mut [&mut [f32]],
     ) -> TractResult<()> {
-        let block_fn = self.depthwise.block_fn();
-        let blocks = ow.div_ceil(BLOCK);
-        let block_lanes = self.depthwise.channels * 2;
-        let row_lanes = blocks * block_lanes;
-        let strip_rows = (STRIP_FLOATS / (row_lanes * 8)).clamp(1, rows.len().max(1));
-        let mut strip = vec![[0f32; 8]; strip_rows * row_lanes];
+        let (strip_rows, strip_lanes) = self.strip_shape(ow, rows.len());
+        let mut strip = vec![[0f32; 8]; strip_lanes];
         let mut first = rows.start;
         while first < rows.end {
             let last = (first + strip_rows).min(rows.end);
-            let strip = &mut strip[..(last - first) * row_lanes];
-            for (y, row) in (first..last).zip(strip.chunks_exact_mut(row_lanes)) {
-                for (b, block) in row.chunks_exact_mut(block_lanes).enumerate() {
-                    block_fn(planes, y, b * BLOCK, block);
-                }
-            }
-            let offset = (first - rows.start) * ow;
-            let place = |b: usize| {
-                let (row, column) = (b / blocks, b % blocks * BLOCK);
-                (offset + row * ow + column, BLOCK.min(ow - column))
-            };
-            self.pointwise.sweep(strip, place, out)?;
+            self.strip(planes, ow, first..last, rows.start, &mut strip, out)?;
             first = last;
         }
         Ok(())
@@ -288,6 +322,7 @@ impl EvalOp for DepthwisePointwise {
             data,
             height: h,
             width: w,
+            rows: h,
             weights: self
                 .depthwise
                 .weights
@@ -323,6 +358,7 @@ impl EvalOp for DepthwisePointwise {
             planes.data = &padded;
             planes.height = height;
             planes.width = width;
+            planes.rows = height;
             planes.pads = [0; 4];
         }
         let outputs = self.pointwise.outputs;
@@ -371,6 +407,190 @@ impl TypedOp for DepthwisePointwise {
             shape.insert(0, 1.to_dim());
         }
         Ok(tvec!(f32::fact(shape)))
+    }
+
+    as_op!();
+}
+
+/// A whole inverted-residual block but its residual sum: a [`Pointwise`]
+/// expansion, then the [`DepthwisePointwise`] that alone reads it.
+///
+/// The expansion's output is the widest tensor of the block (96 channels
+/// at a quarter of the input's resolution in CenterFace's first block: 8 MB
+/// for a liveness frame). Here it never exists whole: each thread keeps a
+/// ring of the few expanded rows its next strip of output rows reads (the
+/// kernel's height, more for a taller strip) and expands each input row
+/// once, just before the depthwise convolution first reads it. The ring
+/// stays in the core's cache, where the two ops apart wrote and read the
+/// expanded tensor through memory.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct InvertedResidual {
+    pub expand: Pointwise,
+    pub body: DepthwisePointwise,
+}
+
+impl InvertedResidual {
+    pub fn new(expand: Pointwise, body: DepthwisePointwise) -> TractResult<Self> {
+        ensure!(
+            expand.outputs == body.depthwise.channels,
+            "an expansion to {} channels before a depthwise convolution of {}",
+            expand.outputs,
+            body.depthwise.channels
+        );
+        Ok(Self { expand, body })
+    }
+
+    /// The block for output rows `rows`; `out[o]` holds those rows of
+    /// output channel `o`. `input` is the expansion's input, `channels`
+    /// planes of `h`×`w`.
+    fn rows(
+        &self,
+        input: &[f32],
+        (h, w): (usize, usize),
+        ow: usize,
+        rows: Range<usize>,
+        out: &mut [&mut [f32]],
+    ) -> TractResult<()> {
+        let dw = &self.body.depthwise;
+        let (k, s, top) = (dw.kernel, dw.stride, dw.pads[0]);
+        let channels = dw.channels;
+        let inputs = self.expand.inputs;
+        let (strip_rows, strip_lanes) = self.body.strip_shape(ow, rows.len());
+        let mut strip = vec![[0f32; 8]; strip_lanes];
+        // A strip of output rows reads `(strip_rows - 1)·s + k` input rows.
+        let slots = (strip_rows - 1) * s + k;
+        let mut ring = vec![0f32; channels * slots * w];
+        let blocks = w.div_ceil(BLOCK);
+        let mut staging = vec![[0f32; 8]; blocks * inputs * 2];
+        let weights = dw.weights.try_as_plain_ram()?.as_slice::<f32>()?;
+        let bias = dw.bias.try_as_plain_ram()?.as_slice::<f32>()?;
+        // The input rows output row `y` reads: `first_row(y)..end_row(y)`.
+        let first_row = |y: usize| (y * s).saturating_sub(top).min(h);
+        let end_row = |y: usize| (y * s + k).saturating_sub(top).min(h);
+        let mut next = first_row(rows.start);
+        let mut first = rows.start;
+        while first < rows.end {
+            let last = (first + strip_rows).min(rows.end);
+            next = next.max(first_row(first));
+            while next < end_row(last - 1) {
+                self.expand_row(input, (h, w), next, slots, &mut staging, &mut ring)?;
+                next += 1;
+            }
+            let planes = Planes {
+                data: &ring,
+                height: h,
+                width: w,
+                rows: slots,
+                weights,
+                bias,
+                pads: dw.pads,
+                clamp: dw.clamp,
+            };
+            self.body
+                .strip(&planes, ow, first..last, rows.start, &mut strip, out)?;
+            first = last;
+        }
+        Ok(())
+    }
+
+    /// Expands input row `iy` into its slot of the ring.
+    fn expand_row(
+        &self,
+        input: &[f32],
+        (h, w): (usize, usize),
+        iy: usize,
+        slots: usize,
+        staging: &mut [Lane],
+        ring: &mut [f32],
+    ) -> TractResult<()> {
+        let inputs = self.expand.inputs;
+        for (b, block) in staging.chunks_exact_mut(inputs * 2).enumerate() {
+            let start = b * BLOCK;
+            let len = BLOCK.min(w - start);
+            for (i, lanes) in block.chunks_exact_mut(2).enumerate() {
+                let source = &input[(i * h + iy) * w + start..];
+                // A copy of constant length is inlined, one of a variable
+                // length calls memmove.
+                if len == BLOCK {
+                    lanes.as_flattened_mut().copy_from_slice(&source[..BLOCK]);
+                } else {
+                    lanes.as_flattened_mut()[..len].copy_from_slice(&source[..len]);
+                }
+            }
+        }
+        let slot = iy % slots;
+        let mut rows: Vec<&mut [f32]> = ring
+            .chunks_exact_mut(slots * w)
+            .map(|plane| &mut plane[slot * w..][..w])
+            .collect();
+        let place = |b: usize| (b * BLOCK, BLOCK.min(w - b * BLOCK));
+        self.expand.sweep(staging, place, &mut rows)
+    }
+}
+
+impl Op for InvertedResidual {
+    fn name(&self) -> StaticName {
+        "InvertedResidual".into()
+    }
+
+    fn info(&self) -> TractResult<Vec<String>> {
+        let mut info = vec![format!(
+            "{} → {} channels{}",
+            self.expand.inputs, self.expand.outputs, self.expand.clamp
+        )];
+        info.extend(self.body.info()?);
+        Ok(info)
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for InvertedResidual {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let input = args_1!(inputs);
+        let shape = input.shape();
+        let rank = shape.len();
+        let channels = self.expand.inputs;
+        ensure!(
+            rank >= 3 && shape[rank - 3] == channels && shape[..rank - 3].iter().all(|&d| d == 1),
+            "InvertedResidual of {channels} channels on {shape:?}"
+        );
+        let (h, w) = (shape[rank - 2], shape[rank - 1]);
+        let dw = &self.body.depthwise;
+        let Some((oh, ow)) = dw.output_dims(h, w) else {
+            bail!("InvertedResidual: a {h}×{w} input is smaller than its kernel");
+        };
+        ensure!(
+            w >= dw.reach(),
+            "InvertedResidual: rows of {w} are narrower than a block reads"
+        );
+        let data = input.try_as_plain_ram()?.as_slice::<f32>()?;
+        let outputs = self.body.pointwise.outputs;
+        let mut out = vec![0f32; outputs * oh * ow];
+        let work = oh * ow * dw.channels * (dw.kernel.pow(2) + outputs)
+            + h * w * channels * self.expand.outputs;
+        par_spans(
+            &mut out,
+            oh * ow,
+            ow,
+            work >= PARALLEL_WORK,
+            |span, slices| self.rows(data, (h, w), ow, span.start / ow..span.end / ow, slices),
+        )?;
+        let shape: TVec<usize> = if self.body.pointwise.batch {
+            tvec!(1, outputs, oh, ow)
+        } else {
+            tvec!(outputs, oh, ow)
+        };
+        let out = tract_ndarray::ArrayD::from_shape_vec(&*shape, out)?;
+        Ok(tvec!(out.into_tensor().into_tvalue()))
+    }
+}
+
+impl TypedOp for InvertedResidual {
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        self.body.output_facts(inputs)
     }
 
     as_op!();

@@ -53,7 +53,7 @@ use tract_onnx::tract_core::ops::nn::DataFormat;
 
 mod depthwise_pointwise;
 mod pointwise;
-pub use depthwise_pointwise::{Depthwise, DepthwisePointwise};
+pub use depthwise_pointwise::{Depthwise, DepthwisePointwise, InvertedResidual};
 pub use pointwise::{Clamp, Pointwise};
 
 /// Applies every rewrite of this module to `model`, which must be typed and
@@ -70,6 +70,11 @@ pub fn speed_up(model: &mut TypedModel) -> TractResult<()> {
         .with_rule_for("last-axis-affine", last_axis_affine)
         .with_rule_for("affine-after-affine", affine_after_affine)
         .with_rule_for("pointwise", pointwise)
+        .rewrite(&(), model)?;
+    // Last, when the expansions before the depthwise convolutions have
+    // become `Pointwise`.
+    Rewriter::<()>::default()
+        .with_rule_for("inverted-residual", inverted_residual)
         .rewrite(&(), model)
 }
 
@@ -293,7 +298,7 @@ fn match_pointwise<'m>(
 ) -> TractResult<Option<(Pointwise, &'m TypedNode)>> {
     let batch = match op.axes.to_string().as_str() {
         "IHW,OI->OHW" | "NIHW,OI->OHW" => false,
-        "NIHW,OI->NOHW" => true,
+        "NIHW,OI->NOHW" | "IHW,OI->NOHW" => true,
         _ => return Ok(None),
     };
     if op.q_params.is_some() || op.operating_dt != f32::datum_type() || node.inputs.len() != 2 {
@@ -476,6 +481,40 @@ fn depthwise_pointwise(
     let op = DepthwisePointwise::new(depthwise, pointwise)?;
     let wire = patch.wire_node(name, op, &[tap])?[0];
     patch.shunt_outside(model, end.id.into(), wire)?;
+    Ok(Some(patch))
+}
+
+/// A [`Pointwise`] expansion whose only reader is a [`DepthwisePointwise`]
+/// becomes, with it, one [`InvertedResidual`]; not on rows narrower than a
+/// depthwise block reads (`DepthwisePointwise` pads those first).
+fn inverted_residual(
+    _: &(),
+    model: &TypedModel,
+    node: &TypedNode,
+    name: &str,
+    body: &DepthwisePointwise,
+) -> TractResult<Option<TypedModelPatch>> {
+    let producer = model.node(node.inputs[0].node);
+    let Some(expand) = producer.op_as::<Pointwise>() else {
+        return Ok(None);
+    };
+    if producer.outputs[0].successors.len() != 1
+        || model.output_outlets()?.contains(&node.inputs[0])
+        || expand.outputs != body.depthwise.channels
+    {
+        return Ok(None);
+    }
+    let Some(shape) = model.outlet_fact(producer.inputs[0])?.shape.as_concrete() else {
+        return Ok(None);
+    };
+    if shape.last().is_none_or(|&w| w < body.depthwise.reach()) {
+        return Ok(None);
+    }
+    let op = InvertedResidual::new(expand.clone(), body.clone())?;
+    let mut patch = TypedModelPatch::default();
+    let tap = patch.tap_model(model, producer.inputs[0])?;
+    let wire = patch.wire_node(name, op, &[tap])?[0];
+    patch.shunt_outside(model, node.id.into(), wire)?;
     Ok(Some(patch))
 }
 
@@ -1286,6 +1325,31 @@ mod tests {
     /// A depthwise convolution, an optional ReLU, then a 1×1 convolution
     /// with its ReLU: the inside of an inverted-residual block.
     fn depthwise_pointwise_model(
+        channels: (usize, usize),
+        plane: (usize, usize),
+        kernel: usize,
+        stride: usize,
+        pads: [usize; 4],
+        activations: (&str, &str),
+        batch: bool,
+    ) -> TypedModel {
+        block_model(
+            None,
+            channels,
+            plane,
+            kernel,
+            stride,
+            pads,
+            activations,
+            batch,
+        )
+    }
+
+    /// [`depthwise_pointwise_model`], after a 1×1 expansion (with a ReLU)
+    /// from `expand_from` channels when there is one.
+    #[allow(clippy::too_many_arguments)]
+    fn block_model(
+        expand_from: Option<usize>,
         (channels, outputs): (usize, usize),
         (h, w): (usize, usize),
         kernel: usize,
@@ -1301,7 +1365,47 @@ mod tests {
         } else {
             (tvec!(channels, h, w), DataFormat::CHW)
         };
-        let x = model.add_source("x", f32::fact(&shape)).unwrap();
+        let mut source_shape = shape.clone();
+        if let Some(inputs) = expand_from {
+            source_shape[shape.len() - 3] = inputs;
+        }
+        let mut x = model.add_source("x", f32::fact(&source_shape)).unwrap();
+        if let Some(inputs) = expand_from {
+            let weights: Vec<f32> = (0..channels * inputs)
+                .map(|i| ((i as f32) * 0.53).sin())
+                .collect();
+            let bias: Vec<f32> = (0..channels).map(|i| 0.1 - i as f32 * 0.02).collect();
+            let k = model
+                .add_const(
+                    "expand.k",
+                    Tensor::from_shape(&[channels, inputs, 1, 1], &weights).unwrap(),
+                )
+                .unwrap();
+            let b = model
+                .add_const("expand.b", Tensor::from_shape(&[channels], &bias).unwrap())
+                .unwrap();
+            let conv = Conv {
+                pool_spec: PoolSpec {
+                    data_format: format,
+                    kernel_shape: tvec!(1, 1),
+                    padding: PaddingSpec::Valid,
+                    dilations: None,
+                    strides: None,
+                    input_channels: inputs,
+                    output_channels: channels,
+                },
+                kernel_fmt: KernelFormat::OIHW,
+                group: 1,
+                q_params: None,
+            };
+            x = model.wire_node("expand", conv, &[x, k, b]).unwrap()[0];
+            let ones = vec![1; shape.len()];
+            let zero = model
+                .add_const("expand.zero", Tensor::from_shape(&ones, &[0f32]).unwrap())
+                .unwrap();
+            let max = TypedBinOp(Box::new(math::Max), None);
+            x = model.wire_node("expand.relu", max, &[x, zero]).unwrap()[0];
+        }
         let dw: Vec<f32> = (0..channels * kernel * kernel)
             .map(|i| ((i as f32) * 0.37).sin())
             .collect();
@@ -1560,5 +1664,121 @@ mod tests {
         let x = channel_first_input(&[1, 8, 16, 16]);
         let (want, got) = (run_all(plain, &x), run_all(rewritten, &x));
         assert!(close(&want[0], &got[0]) && close(&want[1], &got[1]));
+    }
+
+    #[test]
+    fn inverted_residual_computes_what_tract_does() {
+        use tract_linalg::multithread::{Executor, multithread_tract_scope};
+        let cases = [
+            // expanded from, channels, plane, kernel, stride, pads, activations, batch
+            (
+                16,
+                (96, 24),
+                (24, 48),
+                3,
+                2,
+                [1, 1, 1, 1],
+                ("relu", "none"),
+                true,
+            ),
+            (
+                24,
+                (144, 24),
+                (20, 32),
+                3,
+                1,
+                [1, 1, 1, 1],
+                ("relu", "none"),
+                true,
+            ),
+            (
+                5,
+                (12, 7),
+                (13, 37),
+                3,
+                1,
+                [1, 1, 1, 1],
+                ("bn-relu6", "relu6"),
+                false,
+            ),
+            (
+                6,
+                (10, 9),
+                (19, 61),
+                5,
+                2,
+                [2, 2, 2, 2],
+                ("relu", "none"),
+                true,
+            ),
+            (
+                4,
+                (8, 6),
+                (9, 46),
+                3,
+                2,
+                [0, 0, 1, 1],
+                ("none", "relu"),
+                true,
+            ),
+        ];
+        for (from, channels, plane, kernel, stride, pads, activations, batch) in cases {
+            let case = format!(
+                "{from} → {channels:?} {plane:?} kernel {kernel} stride {stride} pads {pads:?} \
+                 {activations:?} batch {batch}"
+            );
+            let plain = block_model(
+                Some(from),
+                channels,
+                plane,
+                kernel,
+                stride,
+                pads,
+                activations,
+                batch,
+            );
+            let mut rewritten = plain.clone().into_decluttered().unwrap();
+            speed_up(&mut rewritten).unwrap();
+            assert_eq!(
+                count::<InvertedResidual>(&rewritten),
+                1,
+                "{case}\n{rewritten}"
+            );
+            assert_eq!(count::<Pointwise>(&rewritten), 0, "{case}\n{rewritten}");
+            assert_eq!(count::<TypedBinOp>(&rewritten), 0, "{case}\n{rewritten}");
+            let mut shape = vec![from, plane.0, plane.1];
+            if batch {
+                shape.insert(0, 1);
+            }
+            let x = channel_first_input(&shape);
+            let want = run_all(plain, &x);
+            let got = run_all(rewritten.clone(), &x);
+            assert!(
+                close(&want[0], &got[0]),
+                "{case}: {:?} vs {:?}",
+                want[0],
+                got[0]
+            );
+            let threaded =
+                multithread_tract_scope(Executor::multithread(2), || run_all(rewritten, &x));
+            assert!(close(&want[0], &threaded[0]), "{case} on two threads");
+        }
+        // Rows narrower than a block reads stay two ops.
+        let plain = block_model(
+            Some(4),
+            (8, 8),
+            (12, 12),
+            3,
+            1,
+            [1, 1, 1, 1],
+            ("relu", "none"),
+            true,
+        );
+        let mut rewritten = plain.clone().into_decluttered().unwrap();
+        speed_up(&mut rewritten).unwrap();
+        assert_eq!(count::<InvertedResidual>(&rewritten), 0);
+        assert_eq!(count::<DepthwisePointwise>(&rewritten), 1);
+        let x = channel_first_input(&[1, 4, 12, 12]);
+        assert!(close(&run_all(plain, &x)[0], &run_all(rewritten, &x)[0]));
     }
 }
