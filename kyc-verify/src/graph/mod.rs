@@ -51,8 +51,10 @@ use tract_onnx::tract_core::ops::einsum::EinSum;
 use tract_onnx::tract_core::ops::math::{Add, Max, Min, Mul};
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
+mod dense;
 mod depthwise_pointwise;
 mod pointwise;
+pub use dense::DenseConv;
 pub use depthwise_pointwise::{Depthwise, DepthwisePointwise, InvertedResidual};
 pub use pointwise::{Clamp, Pointwise};
 
@@ -63,6 +65,7 @@ pub fn speed_up(model: &mut TypedModel) -> TractResult<()> {
     // ones `EinSum`s.
     Rewriter::<()>::default()
         .with_rule_for("depthwise-pointwise", depthwise_pointwise)
+        .with_rule_for("dense-conv", dense_conv)
         .rewrite(&(), model)?;
     Rewriter::<()>::default()
         .with_rule_for("strided-depthwise", strided_depthwise)
@@ -343,42 +346,59 @@ fn match_pointwise<'m>(
     Ok(Some((Pointwise::new(&weights, &bias, clamp, batch)?, last)))
 }
 
-/// A depthwise convolution (channel-first `f32`, a constant 3×3 or 5×5
-/// kernel at stride 1 or 2, explicit padding), with the ReLU after it, whose
-/// only reader is a 1×1 convolution that [`match_pointwise`] takes, becomes
-/// one [`DepthwisePointwise`].
-fn depthwise_pointwise(
-    _: &(),
-    model: &TypedModel,
-    node: &TypedNode,
-    name: &str,
+/// A convolution [`folded_conv`] takes apart.
+struct FoldedConv<'m> {
+    kernel: usize,
+    stride: usize,
+    /// Top, left, bottom, right.
+    pads: [usize; 4],
+    /// `[O, I/group, kernel, kernel]`, flat, with a batch normalisation
+    /// after the convolution folded in.
+    weights: Vec<f32>,
+    /// One per output channel, likewise.
+    bias: Vec<f32>,
+    clamp: Clamp,
+    /// The last node of the convolution's chain (itself, its batch
+    /// normalisation or its activation).
+    last: &'m TypedNode,
+    /// The input's shape.
+    shape: TVec<usize>,
+}
+
+/// `node`, a constant-weight `f32` convolution over channel-first data of
+/// a concrete shape (leading axes of 1) with a square kernel, equal strides
+/// on both axes, no dilation and explicit padding, together with what
+/// follows it when each is the only reader of the one before: a batch
+/// normalisation (`Mul`, `Add` by one value per channel), folded into the
+/// weights and bias, then `Max` and `Min` by constants, as a [`Clamp`].
+fn folded_conv<'m>(
+    model: &'m TypedModel,
+    node: &'m TypedNode,
     op: &Conv,
-) -> TractResult<Option<TypedModelPatch>> {
+) -> TractResult<Option<FoldedConv<'m>>> {
     let input = model.outlet_fact(node.inputs[0])?;
     let Some(shape) = input.shape.as_concrete() else {
         return Ok(None);
     };
     let spec = &op.pool_spec;
-    let channels = op.input_channels();
-    let depthwise = op.group > 1
-        && op.group == channels
-        && op.group == op.output_channels()
-        && node.inputs.len() == 3
+    let (inputs, outputs) = (op.input_channels(), op.output_channels());
+    let plain = node.inputs.len() == 3
         && op.q_params.is_none()
         && op.kernel_fmt == KernelFormat::OIHW
-        && input.datum_type == f32::datum_type();
+        && input.datum_type == f32::datum_type()
+        && op.group > 0
+        && inputs % op.group == 0;
     let channel_first = matches!(spec.data_format, DataFormat::NCHW | DataFormat::CHW)
         && shape.len() >= 3
         && shape[..shape.len() - 3].iter().all(|&d| d == 1)
-        && shape[shape.len() - 3] == channels;
-    let kernel = spec.kernel_shape[0];
+        && shape[shape.len() - 3] == inputs;
+    let kernel = spec.kernel_shape.first().copied().unwrap_or(0);
     let strides = spec.strides.clone().unwrap_or_else(|| tvec!(1, 1));
-    let stride = strides[0];
+    let stride = strides.first().copied().unwrap_or(0);
     let square = spec.kernel_shape.len() == 2
         && spec.kernel_shape[1] == kernel
         && strides.len() == 2
-        && strides[1] == stride
-        && Depthwise::supported(kernel, stride);
+        && strides[1] == stride;
     let undilated = spec
         .dilations
         .as_ref()
@@ -393,7 +413,7 @@ fn depthwise_pointwise(
         }
         _ => None,
     };
-    let (Some(pads), true) = (pads, depthwise && channel_first && square && undilated) else {
+    let (Some(pads), true) = (pads, plain && channel_first && square && undilated) else {
         return Ok(None);
     };
     let (Some(weights), Some(bias)) = (
@@ -403,38 +423,123 @@ fn depthwise_pointwise(
         return Ok(None);
     };
     if weights.datum_type() != f32::datum_type()
-        || weights.shape() != [channels, 1, kernel, kernel]
+        || weights.shape() != [outputs, inputs / op.group, kernel, kernel]
         || bias.datum_type() != f32::datum_type()
-        || !(bias.len() == 1 || bias.len() == channels)
+        || !(bias.len() == 1 || bias.len() == outputs)
         || pads.iter().any(|&p| p >= kernel)
     {
         return Ok(None);
     }
     // The convolution's own bias: one value, or one per output channel.
     let bias = bias.try_as_plain_ram()?.as_slice::<f32>()?;
-    let mut bias: Vec<f32> = (0..channels).map(|c| bias[c % bias.len()]).collect();
+    let mut bias: Vec<f32> = (0..outputs).map(|c| bias[c % bias.len()]).collect();
     let mut weights = weights.try_as_plain_ram()?.as_slice::<f32>()?.to_vec();
+    let per_output = weights.len() / outputs;
 
-    // A batch normalisation left after the convolution, `x·scale + shift`
-    // per channel, goes into its weights and bias.
     let mut last = node;
     if let Some((mul, values)) = only_reader_with_constant::<Mul>(model, last)?
-        && let Some(scale) = per_channel(&values, channels)?
+        && let Some(scale) = per_channel(&values, outputs)?
     {
-        for (c, taps) in weights.chunks_exact_mut(kernel * kernel).enumerate() {
+        for (c, taps) in weights.chunks_exact_mut(per_output).enumerate() {
             taps.iter_mut().for_each(|w| *w *= scale[c]);
             bias[c] *= scale[c];
         }
         last = mul;
     }
     if let Some((add, values)) = only_reader_with_constant::<Add>(model, last)?
-        && let Some(shift) = per_channel(&values, channels)?
+        && let Some(shift) = per_channel(&values, outputs)?
     {
         bias.iter_mut().zip(&shift).for_each(|(b, s)| *b += s);
         last = add;
     }
     let (clamp, last) = clamp_after(model, last)?;
     if model.outlet_fact(last.id.into())?.shape != model.outlet_fact(node.id.into())?.shape {
+        return Ok(None);
+    }
+    Ok(Some(FoldedConv {
+        kernel,
+        stride,
+        pads,
+        weights,
+        bias,
+        clamp,
+        last,
+        shape: shape.into(),
+    }))
+}
+
+/// A full 3×3 or 5×5 convolution at stride 1 (with its batch normalisation
+/// and activation, see [`folded_conv`]) becomes a [`DenseConv`].
+fn dense_conv(
+    _: &(),
+    model: &TypedModel,
+    node: &TypedNode,
+    name: &str,
+    op: &Conv,
+) -> TractResult<Option<TypedModelPatch>> {
+    if op.group != 1 {
+        return Ok(None);
+    }
+    let Some(conv) = folded_conv(model, node, op)? else {
+        return Ok(None);
+    };
+    if conv.stride != 1 || !DenseConv::supported(conv.kernel) {
+        return Ok(None);
+    }
+    let (inputs, outputs) = (op.input_channels(), op.output_channels());
+    let produced = model.outlet_fact(node.id.into())?;
+    let Some(produced) = produced.shape.as_concrete() else {
+        return Ok(None);
+    };
+    let rank = produced.len();
+    if !(rank == 3 || (rank == 4 && produced[0] == 1)) {
+        return Ok(None);
+    }
+    let weights = Tensor::from_shape(&[outputs, inputs * conv.kernel.pow(2)], &conv.weights)?;
+    let pointwise = Pointwise::new(&weights, &conv.bias, conv.clamp, rank == 4)?;
+    let op = DenseConv::new(inputs, conv.kernel, conv.pads, pointwise)?;
+    let rank_in = conv.shape.len();
+    if op.output_dims(conv.shape[rank_in - 2], conv.shape[rank_in - 1])
+        != Some((produced[rank - 2], produced[rank - 1]))
+    {
+        return Ok(None);
+    }
+    let mut patch = TypedModelPatch::default();
+    let tap = patch.tap_model(model, node.inputs[0])?;
+    let wire = patch.wire_node(name, op, &[tap])?[0];
+    patch.shunt_outside(model, conv.last.id.into(), wire)?;
+    Ok(Some(patch))
+}
+
+/// A depthwise convolution (channel-first `f32`, a constant 3×3 or 5×5
+/// kernel at stride 1 or 2, explicit padding), with the ReLU after it, whose
+/// only reader is a 1×1 convolution that [`match_pointwise`] takes, becomes
+/// one [`DepthwisePointwise`].
+fn depthwise_pointwise(
+    _: &(),
+    model: &TypedModel,
+    node: &TypedNode,
+    name: &str,
+    op: &Conv,
+) -> TractResult<Option<TypedModelPatch>> {
+    let channels = op.input_channels();
+    if !(op.group > 1 && op.group == channels && op.group == op.output_channels()) {
+        return Ok(None);
+    }
+    let Some(conv) = folded_conv(model, node, op)? else {
+        return Ok(None);
+    };
+    let FoldedConv {
+        kernel,
+        stride,
+        pads,
+        weights,
+        bias,
+        clamp,
+        last,
+        ref shape,
+    } = conv;
+    if !Depthwise::supported(kernel, stride) {
         return Ok(None);
     }
     let [reader] = &last.outputs[0].successors[..] else {
@@ -1780,5 +1885,122 @@ mod tests {
         assert_eq!(count::<DepthwisePointwise>(&rewritten), 1);
         let x = channel_first_input(&[1, 4, 12, 12]);
         assert!(close(&run_all(plain, &x)[0], &run_all(rewritten, &x)[0]));
+    }
+
+    /// A full `kernel`×`kernel` convolution at stride 1, then a batch
+    /// normalisation when `batch_norm`, then a ReLU (`relu`).
+    #[allow(clippy::too_many_arguments)]
+    fn dense_model(
+        (inputs, outputs): (usize, usize),
+        (h, w): (usize, usize),
+        kernel: usize,
+        pads: [usize; 4],
+        batch_norm: bool,
+        relu: bool,
+        batch: bool,
+    ) -> TypedModel {
+        use tract_onnx::tract_core::ops::math;
+        let mut model = TypedModel::default();
+        let (shape, format): (TVec<usize>, _) = if batch {
+            (tvec!(1, inputs, h, w), DataFormat::NCHW)
+        } else {
+            (tvec!(inputs, h, w), DataFormat::CHW)
+        };
+        let x = model.add_source("x", f32::fact(&shape)).unwrap();
+        let weights: Vec<f32> = (0..outputs * inputs * kernel * kernel)
+            .map(|i| ((i as f32) * 0.29).sin() * 0.5)
+            .collect();
+        let bias: Vec<f32> = (0..outputs).map(|i| i as f32 * 0.05 - 0.2).collect();
+        let k = model
+            .add_const(
+                "k",
+                Tensor::from_shape(&[outputs, inputs, kernel, kernel], &weights).unwrap(),
+            )
+            .unwrap();
+        let b = model
+            .add_const("b", Tensor::from_shape(&[outputs], &bias).unwrap())
+            .unwrap();
+        let conv = Conv {
+            pool_spec: PoolSpec {
+                data_format: format,
+                kernel_shape: tvec!(kernel, kernel),
+                padding: PaddingSpec::Explicit(tvec!(pads[0], pads[1]), tvec!(pads[2], pads[3])),
+                dilations: None,
+                strides: Some(tvec!(1, 1)),
+                input_channels: inputs,
+                output_channels: outputs,
+            },
+            kernel_fmt: KernelFormat::OIHW,
+            group: 1,
+            q_params: None,
+        };
+        let mut y = model.wire_node("conv", conv, &[x, k, b]).unwrap()[0];
+        if batch_norm {
+            let mut per_channel = vec![1; shape.len()];
+            per_channel[shape.len() - 3] = outputs;
+            let scale: Vec<f32> = (0..outputs).map(|c| 0.5 + c as f32 * 0.07).collect();
+            let shift: Vec<f32> = (0..outputs).map(|c| c as f32 * 0.03 - 0.1).collect();
+            let scale = model
+                .add_const("scale", Tensor::from_shape(&per_channel, &scale).unwrap())
+                .unwrap();
+            let shift = model
+                .add_const("shift", Tensor::from_shape(&per_channel, &shift).unwrap())
+                .unwrap();
+            let mul = TypedBinOp(Box::new(math::Mul), None);
+            y = model.wire_node("bn.mul", mul, &[y, scale]).unwrap()[0];
+            let add = TypedBinOp(Box::new(math::Add), None);
+            y = model.wire_node("bn.add", add, &[y, shift]).unwrap()[0];
+        }
+        if relu {
+            let ones = vec![1; shape.len()];
+            let zero = model
+                .add_const("zero", Tensor::from_shape(&ones, &[0f32]).unwrap())
+                .unwrap();
+            let max = TypedBinOp(Box::new(math::Max), None);
+            y = model.wire_node("relu", max, &[y, zero]).unwrap()[0];
+        }
+        model.select_output_outlets(&[y]).unwrap();
+        model
+    }
+
+    #[test]
+    fn dense_convolution_computes_what_tract_does() {
+        use tract_linalg::multithread::{Executor, multithread_tract_scope};
+        let cases = [
+            // channels, plane, kernel, pads, batch norm, relu, batch
+            ((96, 24), (20, 40), 3, [1, 1, 1, 1], false, false, true),
+            ((3, 7), (9, 13), 3, [0, 0, 0, 0], true, true, true),
+            ((5, 13), (17, 35), 3, [1, 0, 1, 2], false, true, false),
+            ((4, 6), (12, 23), 5, [2, 2, 2, 2], true, false, true),
+            ((24, 24), (30, 50), 3, [1, 1, 1, 1], false, true, true),
+        ];
+        for (channels, plane, kernel, pads, batch_norm, relu, batch) in cases {
+            let case = format!(
+                "{channels:?} {plane:?} kernel {kernel} pads {pads:?} bn {batch_norm} \
+                 relu {relu} batch {batch}"
+            );
+            let plain = dense_model(channels, plane, kernel, pads, batch_norm, relu, batch);
+            let mut rewritten = plain.clone().into_decluttered().unwrap();
+            speed_up(&mut rewritten).unwrap();
+            assert_eq!(count::<DenseConv>(&rewritten), 1, "{case}\n{rewritten}");
+            assert_eq!(count::<Conv>(&rewritten), 0, "{case}\n{rewritten}");
+            assert_eq!(count::<TypedBinOp>(&rewritten), 0, "{case}\n{rewritten}");
+            let mut shape = vec![channels.0, plane.0, plane.1];
+            if batch {
+                shape.insert(0, 1);
+            }
+            let x = channel_first_input(&shape);
+            let want = run_all(plain, &x);
+            let got = run_all(rewritten.clone(), &x);
+            assert!(
+                close(&want[0], &got[0]),
+                "{case}: {:?} vs {:?}",
+                want[0],
+                got[0]
+            );
+            let threaded =
+                multithread_tract_scope(Executor::multithread(2), || run_all(rewritten, &x));
+            assert!(close(&want[0], &threaded[0]), "{case} on two threads");
+        }
     }
 }
