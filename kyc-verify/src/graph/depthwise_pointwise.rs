@@ -52,17 +52,26 @@ impl Depthwise {
         (height >= k && width >= k).then(|| ((height - k) / s + 1, (width - k) / s + 1))
     }
 
+    /// The width of a row padded with the convolution's zero columns on
+    /// both sides, and more on the right if a block reads further, for
+    /// rows of `w` values and an output `ow` wide: in such rows every
+    /// block reads inside the row.
+    pub fn padded_width(&self, w: usize, ow: usize) -> usize {
+        let blocks = ow.div_ceil(BLOCK).max(1);
+        (self.pads[1] + w + self.pads[3]).max((blocks - 1) * BLOCK * self.stride + self.reach())
+    }
+
     /// How many input columns a block of 16 outputs reads.
     pub fn reach(&self) -> usize {
         BLOCK * self.stride + self.kernel - 1
     }
 
-    fn block_fn(&self) -> BlockFn {
+    fn row_fn(&self) -> RowFn {
         match (self.kernel, self.stride) {
-            (3, 1) => depthwise_block::<3, 1>,
-            (3, 2) => depthwise_block::<3, 2>,
-            (5, 1) => depthwise_block::<5, 1>,
-            _ => depthwise_block::<5, 2>,
+            (3, 1) => depthwise_row::<3, 1>,
+            (3, 2) => depthwise_row::<3, 2>,
+            (5, 1) => depthwise_row::<5, 1>,
+            _ => depthwise_row::<5, 2>,
         }
     }
 }
@@ -82,7 +91,7 @@ struct Planes<'a> {
     clamp: Clamp,
 }
 
-type BlockFn = fn(&Planes, usize, usize, &mut [Lane]);
+type RowFn = fn(&Planes, usize, &mut [Lane]);
 
 #[inline(always)]
 fn multiply_add16(sum: &mut [f32; BLOCK], x: &[f32], w: f32) {
@@ -114,21 +123,21 @@ fn strided_taps<const K: usize>(sum: &mut [f32; BLOCK], row: &[f32], taps: &[f32
     }
 }
 
-/// The depthwise sums of every channel at output row `y`, columns `j0 ..
-/// j0 + 16` (past the last column: values nobody keeps), written to `out` as
-/// two lanes per channel. The rows must be at least as wide as a block reads
-/// ([`Depthwise::reach`]); narrower planes are padded first.
-fn depthwise_block<const K: usize, const S: usize>(
-    planes: &Planes,
-    y: usize,
-    j0: usize,
-    out: &mut [Lane],
-) {
+/// The depthwise sums of every channel over output row `y`, in blocks of 16
+/// columns (past the last column: values nobody keeps): block `b`, channel
+/// `c` is written to lanes `2(b·C + c)` and `2(b·C + c) + 1` of `out`. The
+/// rows must be at least as wide as a block reads ([`Depthwise::reach`]);
+/// narrower planes are padded first.
+///
+/// Channel by channel, each channel's input rows left to right: the rows
+/// stream through the first-level cache once. Block by block with every
+/// channel inside, as this went first, each block touched `3·C` rows far
+/// apart, more than that cache holds, and waited on the second level.
+fn depthwise_row<const K: usize, const S: usize>(planes: &Planes, y: usize, out: &mut [Lane]) {
     let (h, w) = (planes.height, planes.width);
-    // The input columns the block reads: 16 outputs apart by S, K taps.
+    let channels = planes.bias.len();
+    // The input columns a block reads: 16 outputs apart by S, K taps.
     let len = BLOCK * S + K - 1;
-    let start = (j0 * S) as isize - planes.pads[1] as isize;
-    let interior = start >= 0 && start as usize + len <= w;
     // Where each of the K input rows starts in a channel's plane; none for
     // the rows of zeros above and below.
     let mut offsets = [None; K];
@@ -139,48 +148,53 @@ fn depthwise_block<const K: usize, const S: usize>(
         }
     }
     let plane_len = planes.rows * w;
-    for (ch, lanes) in out.chunks_exact_mut(2).enumerate() {
+    for ch in 0..channels {
         let taps = &planes.weights[ch * K * K..][..K * K];
         let plane = &planes.data[ch * plane_len..][..plane_len];
-        let mut sum = [planes.bias[ch]; BLOCK];
-        for (ky, offset) in offsets.iter().enumerate() {
-            let Some(offset) = *offset else {
-                continue;
-            };
-            let row = &plane[offset..][..w];
-            let taps = &taps[ky * K..][..K];
-            // Near the left or right edge the zeros of the padding come
-            // from a window around a copy of the row's first or last
-            // `len` values: a copy of constant length, inlined.
-            let mut window;
-            let row: &[f32] = if interior {
-                &row[start as usize..][..len]
-            } else if start < 0 {
-                window = [0f32; 80];
-                let before = start.unsigned_abs();
-                window[before..before + len].copy_from_slice(&row[..len]);
-                &window[..len]
-            } else {
-                window = [0f32; 80];
-                window[..len].copy_from_slice(&row[w - len..]);
-                let offset = start as usize - (w - len);
-                &window[offset..offset + len]
-            };
-            if S == 1 {
-                for (kx, &tap) in taps.iter().enumerate() {
-                    multiply_add16(&mut sum, &row[kx..], tap);
+        for (b, lanes) in out.chunks_exact_mut(channels * 2).enumerate() {
+            let start = (b * BLOCK * S) as isize - planes.pads[1] as isize;
+            let interior = start >= 0 && start as usize + len <= w;
+            let mut sum = [planes.bias[ch]; BLOCK];
+            for (ky, offset) in offsets.iter().enumerate() {
+                let Some(offset) = *offset else {
+                    continue;
+                };
+                let row = &plane[offset..][..w];
+                let taps = &taps[ky * K..][..K];
+                // Near the left or right edge the zeros of the padding come
+                // from a window around a copy of the row's first or last
+                // `len` values: a copy of constant length, inlined.
+                let mut window;
+                let row: &[f32] = if interior {
+                    &row[start as usize..][..len]
+                } else if start < 0 {
+                    window = [0f32; 80];
+                    let before = start.unsigned_abs();
+                    window[before..before + len].copy_from_slice(&row[..len]);
+                    &window[..len]
+                } else {
+                    window = [0f32; 80];
+                    window[..len].copy_from_slice(&row[w - len..]);
+                    let offset = start as usize - (w - len);
+                    &window[offset..offset + len]
+                };
+                if S == 1 {
+                    for (kx, &tap) in taps.iter().enumerate() {
+                        multiply_add16(&mut sum, &row[kx..], tap);
+                    }
+                } else {
+                    strided_taps::<K>(&mut sum, row, taps);
                 }
-            } else {
-                strided_taps::<K>(&mut sum, row, taps);
             }
-        }
-        if !planes.clamp.is_none() {
-            for v in &mut sum {
-                *v = planes.clamp.apply(*v);
+            if !planes.clamp.is_none() {
+                for v in &mut sum {
+                    *v = planes.clamp.apply(*v);
+                }
             }
+            let lanes = &mut lanes[ch * 2..ch * 2 + 2];
+            lanes[0].copy_from_slice(&sum[..8]);
+            lanes[1].copy_from_slice(&sum[8..]);
         }
-        lanes[0].copy_from_slice(&sum[..8]);
-        lanes[1].copy_from_slice(&sum[8..]);
     }
 }
 
@@ -240,15 +254,12 @@ impl DepthwisePointwise {
         strip: &mut [Lane],
         out: &mut [&mut [f32]],
     ) -> TractResult<()> {
-        let block_fn = self.depthwise.block_fn();
+        let row_fn = self.depthwise.row_fn();
         let blocks = ow.div_ceil(BLOCK);
-        let block_lanes = self.depthwise.channels * 2;
-        let row_lanes = blocks * block_lanes;
+        let row_lanes = blocks * self.depthwise.channels * 2;
         let strip = &mut strip[..rows.len() * row_lanes];
         for (y, row) in rows.clone().zip(strip.chunks_exact_mut(row_lanes)) {
-            for (b, block) in row.chunks_exact_mut(block_lanes).enumerate() {
-                block_fn(planes, y, b * BLOCK, block);
-            }
+            row_fn(planes, y, row);
         }
         let offset = (rows.start - first) * ow;
         let place = |b: usize| {
@@ -332,15 +343,16 @@ impl EvalOp for DepthwisePointwise {
             pads: self.depthwise.pads,
             clamp: self.depthwise.clamp,
         };
-        // Planes narrower than a block's reach (the last layers, a few
-        // values wide) are copied once into padded ones, wide enough that
-        // every block reads inside them.
+        // The planes are copied once into padded ones, wide enough that
+        // every block reads inside them: a block at the edge would
+        // otherwise read its inputs through a window of zeros, and a load
+        // from a window just written waits for the stores (on CenterFace,
+        // the edge blocks took as long as all the others). On planes
+        // narrower than a block's reach every block is at an edge.
         let padded;
-        if w < self.depthwise.reach() {
-            let [top, left, bottom, right] = self.depthwise.pads;
-            let blocks = ow.div_ceil(BLOCK);
-            let width = (left + w + right)
-                .max((blocks - 1) * BLOCK * self.depthwise.stride + self.depthwise.reach());
+        if w < self.depthwise.reach() || self.depthwise.pads[1] + self.depthwise.pads[3] > 0 {
+            let [top, left, bottom, _] = self.depthwise.pads;
+            let width = self.depthwise.padded_width(w, ow);
             let height = top + h + bottom;
             let mut buffer = vec![0f32; channels * height * width];
             for (plane, source) in buffer
@@ -457,9 +469,12 @@ impl InvertedResidual {
         let inputs = self.expand.inputs;
         let (strip_rows, strip_lanes) = self.body.strip_shape(ow, rows.len());
         let mut strip = vec![[0f32; 8]; strip_lanes];
-        // A strip of output rows reads `(strip_rows - 1)·s + k` input rows.
+        // A strip of output rows reads `(strip_rows - 1)·s + k` input rows,
+        // each held with the zero columns of the padding around it (never
+        // written, so they stay zero): every block reads inside its row.
         let slots = (strip_rows - 1) * s + k;
-        let mut ring = vec![0f32; channels * slots * w];
+        let width = dw.padded_width(w, ow);
+        let mut ring = vec![0f32; channels * slots * width];
         let blocks = w.div_ceil(BLOCK);
         let mut staging = vec![[0f32; 8]; blocks * inputs * 2];
         let weights = dw.weights.try_as_plain_ram()?.as_slice::<f32>()?;
@@ -473,17 +488,18 @@ impl InvertedResidual {
             let last = (first + strip_rows).min(rows.end);
             next = next.max(first_row(first));
             while next < end_row(last - 1) {
-                self.expand_row(input, (h, w), next, slots, &mut staging, &mut ring)?;
+                self.expand_row(input, (h, w), next, (slots, width), &mut staging, &mut ring)?;
                 next += 1;
             }
+            let [top, _, bottom, _] = dw.pads;
             let planes = Planes {
                 data: &ring,
                 height: h,
-                width: w,
+                width,
                 rows: slots,
                 weights,
                 bias,
-                pads: dw.pads,
+                pads: [top, 0, bottom, 0],
                 clamp: dw.clamp,
             };
             self.body
@@ -493,13 +509,14 @@ impl InvertedResidual {
         Ok(())
     }
 
-    /// Expands input row `iy` into its slot of the ring.
+    /// Expands input row `iy` into its slot of the ring, a ring of `slots`
+    /// rows `width` wide per channel, after the padding's zero columns.
     fn expand_row(
         &self,
         input: &[f32],
         (h, w): (usize, usize),
         iy: usize,
-        slots: usize,
+        (slots, width): (usize, usize),
         staging: &mut [Lane],
         ring: &mut [f32],
     ) -> TractResult<()> {
@@ -519,9 +536,10 @@ impl InvertedResidual {
             }
         }
         let slot = iy % slots;
+        let left = self.body.depthwise.pads[1];
         let mut rows: Vec<&mut [f32]> = ring
-            .chunks_exact_mut(slots * w)
-            .map(|plane| &mut plane[slot * w..][..w])
+            .chunks_exact_mut(slots * width)
+            .map(|plane| &mut plane[slot * width + left..][..w])
             .collect();
         let place = |b: usize| (b * BLOCK, BLOCK.min(w - b * BLOCK));
         self.expand.sweep(staging, place, &mut rows)

@@ -200,6 +200,62 @@ pub(super) fn tile_sums(
     *sums = s;
 }
 
+/// [`tile_sums`] for a whole tile over a whole block, clamped and stored
+/// straight from the registers into the 6 output rows `out`: the sums never
+/// go through memory on the way.
+#[inline(never)]
+pub(super) fn tile_store(
+    x: &[Lane],
+    weights: &[[f32; TILE_CHANNELS]],
+    bias: &[f32; TILE_CHANNELS],
+    clamp: Clamp,
+    out: [&mut [f32; BLOCK]; TILE_CHANNELS],
+) {
+    let mut s = [[[0f32; 8]; 2]; TILE_CHANNELS];
+    for o in 0..TILE_CHANNELS {
+        s[o] = [[bias[o]; 8]; 2];
+    }
+    for (pair, w) in x.chunks_exact(2).zip(weights) {
+        let (x0, x1) = (&pair[0], &pair[1]);
+        for o in 0..TILE_CHANNELS {
+            multiply_add(&mut s[o][0], x0, w[o]);
+            multiply_add(&mut s[o][1], x1, w[o]);
+        }
+    }
+    // Plain indexed loops over the fixed-size arrays, as in `tile_sums`:
+    // with iterator adaptors and closures here, some builds left the sums
+    // on the stack and the sums scalar (five times slower).
+    let (low, high) = (clamp.low, clamp.high);
+    let floor = low != f32::NEG_INFINITY;
+    let ceiling = high != f32::INFINITY;
+    for o in 0..TILE_CHANNELS {
+        for half in 0..2 {
+            let mut lane = s[o][half];
+            if floor {
+                for j in 0..8 {
+                    lane[j] = lane[j].max(low);
+                }
+            }
+            if ceiling {
+                for j in 0..8 {
+                    lane[j] = lane[j].min(high);
+                }
+            }
+            s[o][half] = lane;
+        }
+    }
+    let [r0, r1, r2, r3, r4, r5] = out;
+    for (o, row) in [r0, r1, r2, r3, r4, r5].into_iter().enumerate() {
+        row[..8].copy_from_slice(&s[o][0]);
+        row[8..].copy_from_slice(&s[o][1]);
+    }
+}
+
+/// The block of 16 values of `plane` from `start`, when there is one.
+fn whole_block(plane: &mut [f32], start: usize) -> Option<&mut [f32; BLOCK]> {
+    plane.get_mut(start..start + BLOCK)?.try_into().ok()
+}
+
 impl Op for Pointwise {
     fn name(&self) -> StaticName {
         "Pointwise".into()
@@ -240,8 +296,23 @@ impl Pointwise {
         for (tile, tile_out) in out.chunks_mut(TILE_CHANNELS).enumerate() {
             let tile_weights = &weights[tile * channels..][..channels];
             for (b, block) in strip.chunks_exact(channels * 2).enumerate() {
-                tile_sums(block, tile_weights, &bias[tile], &mut sums);
                 let (start, len) = place(b);
+                if len == BLOCK
+                    && let [p0, p1, p2, p3, p4, p5] = &mut *tile_out
+                    && let (Some(r0), Some(r1), Some(r2), Some(r3), Some(r4), Some(r5)) = (
+                        whole_block(p0, start),
+                        whole_block(p1, start),
+                        whole_block(p2, start),
+                        whole_block(p3, start),
+                        whole_block(p4, start),
+                        whole_block(p5, start),
+                    )
+                {
+                    let rows = [r0, r1, r2, r3, r4, r5];
+                    tile_store(block, tile_weights, &bias[tile], self.clamp, rows);
+                    continue;
+                }
+                tile_sums(block, tile_weights, &bias[tile], &mut sums);
                 for (plane, sum) in tile_out.iter_mut().zip(&mut sums) {
                     if !self.clamp.is_none() {
                         for v in sum.as_flattened_mut() {
