@@ -204,6 +204,8 @@ pub(super) fn tile_sums(
 /// straight from the registers into the 6 output rows `out`: the sums never
 /// go through memory on the way.
 #[inline(never)]
+// Indexed loops on purpose: see the comment on the epilogue below.
+#[allow(clippy::needless_range_loop)]
 pub(super) fn tile_store(
     x: &[Lane],
     weights: &[[f32; TILE_CHANNELS]],
