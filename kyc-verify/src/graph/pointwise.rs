@@ -175,34 +175,11 @@ pub(super) fn multiply_add(sum: &mut Lane, x: &Lane, w: f32) {
     }
 }
 
-/// The sums of one tile over one block: `x` is the block's inputs (two
-/// lanes per input channel), `weights` the tile's weights per input channel.
-/// Kept out of line: inlined into the caller's loops, the compiler no
-/// longer holds the sums in vector registers.
-#[inline(never)]
-pub(super) fn tile_sums(
-    x: &[Lane],
-    weights: &[[f32; TILE_CHANNELS]],
-    bias: &[f32; TILE_CHANNELS],
-    sums: &mut [[Lane; 2]; TILE_CHANNELS],
-) {
-    let mut s = [[[0f32; 8]; 2]; TILE_CHANNELS];
-    for o in 0..TILE_CHANNELS {
-        s[o] = [[bias[o]; 8]; 2];
-    }
-    for (pair, w) in x.chunks_exact(2).zip(weights) {
-        let (x0, x1) = (&pair[0], &pair[1]);
-        for o in 0..TILE_CHANNELS {
-            multiply_add(&mut s[o][0], x0, w[o]);
-            multiply_add(&mut s[o][1], x1, w[o]);
-        }
-    }
-    *sums = s;
-}
-
-/// [`tile_sums`] for a whole tile over a whole block, clamped and stored
-/// straight from the registers into the 6 output rows `out`: the sums never
-/// go through memory on the way.
+/// The sums of one tile over one block, clamped and stored straight from
+/// the registers into the 6 output rows `out`: `x` is the block's inputs
+/// (two lanes per input channel), `weights` the tile's weights per input
+/// channel. Kept out of line: inlined into the caller's loops, the compiler
+/// no longer holds the sums in vector registers.
 #[inline(never)]
 // Indexed loops on purpose: see the comment on the epilogue below.
 #[allow(clippy::needless_range_loop)]
@@ -224,7 +201,7 @@ pub(super) fn tile_store(
             multiply_add(&mut s[o][1], x1, w[o]);
         }
     }
-    // Plain indexed loops over the fixed-size arrays, as in `tile_sums`:
+    // Plain indexed loops over the fixed-size arrays, as in the sums above:
     // with iterator adaptors and closures here, some builds left the sums
     // on the stack and the sums scalar (five times slower).
     let (low, high) = (clamp.low, clamp.high);
@@ -294,7 +271,7 @@ impl Pointwise {
     ) -> TractResult<()> {
         let (weights, bias) = self.tiles()?;
         let channels = self.inputs;
-        let mut sums = [[[0f32; 8]; 2]; TILE_CHANNELS];
+        let mut spare = [[0f32; BLOCK]; TILE_CHANNELS];
         for (tile, tile_out) in out.chunks_mut(TILE_CHANNELS).enumerate() {
             let tile_weights = &weights[tile * channels..][..channels];
             for (b, block) in strip.chunks_exact(channels * 2).enumerate() {
@@ -314,21 +291,23 @@ impl Pointwise {
                     tile_store(block, tile_weights, &bias[tile], self.clamp, rows);
                     continue;
                 }
-                tile_sums(block, tile_weights, &bias[tile], &mut sums);
-                for (plane, sum) in tile_out.iter_mut().zip(&mut sums) {
-                    if !self.clamp.is_none() {
-                        for v in sum.as_flattened_mut() {
-                            *v = self.clamp.apply(*v);
-                        }
-                    }
-                    // Copies of a length the compiler knows are inlined; a
-                    // slice copy would call memmove once per row and block.
+                // The last tile (fewer than 6 channels) or a block cut by
+                // the end of a row: into spare rows, then copied.
+                let [s0, s1, s2, s3, s4, s5] = &mut spare;
+                tile_store(
+                    block,
+                    tile_weights,
+                    &bias[tile],
+                    self.clamp,
+                    [s0, s1, s2, s3, s4, s5],
+                );
+                for (plane, values) in tile_out.iter_mut().zip(&spare) {
+                    // A copy of a length the compiler knows is inlined; a
+                    // slice copy calls memmove.
                     if len == BLOCK {
-                        let dst = &mut plane[start..start + BLOCK];
-                        dst[..8].copy_from_slice(&sum[0]);
-                        dst[8..].copy_from_slice(&sum[1]);
+                        plane[start..start + BLOCK].copy_from_slice(values);
                     } else {
-                        plane[start..start + len].copy_from_slice(&sum.as_flattened()[..len]);
+                        plane[start..start + len].copy_from_slice(&values[..len]);
                     }
                 }
             }
