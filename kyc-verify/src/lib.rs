@@ -16,4 +16,5 @@ pub mod ocr;
 pub mod pipeline;
 pub mod quality;
 pub mod reason;
+pub mod resize;
 pub mod runtime;

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tract_linalg::multithread::{Executor, set_default_executor};
+use tract_linalg::multithread::{Executor, multithread_tract_scope, set_default_executor};
 use tract_onnx::prelude::*;
 
 /// Threads tract's kernels use; 1 until [`configure`] says otherwise.
@@ -86,10 +86,16 @@ where
         let handles: Vec<_> = (0..workers)
             .map(|w| {
                 scope.spawn(move || {
-                    (w..items.len())
-                        .step_by(workers)
-                        .map(|i| (i, work(&items[i])))
-                        .collect::<Vec<_>>()
+                    // Each worker runs its models on its own thread alone:
+                    // the workers already keep the cores busy, and every
+                    // kernel splitting its rows over the shared pool as
+                    // well would only make the workers wait on each other.
+                    multithread_tract_scope(Executor::SingleThread, || {
+                        (w..items.len())
+                            .step_by(workers)
+                            .map(|i| (i, work(&items[i])))
+                            .collect::<Vec<_>>()
+                    })
                 })
             })
             .collect();

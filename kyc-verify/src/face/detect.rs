@@ -11,7 +11,6 @@
 use std::path::Path;
 
 use image::RgbImage;
-use image::imageops::FilterType;
 use tract_onnx::prelude::*;
 
 use super::FaceError;
@@ -161,7 +160,7 @@ impl FaceDetector {
         let scale = long_side as f32 / w0.max(h0) as f32;
         let w = ((w0 as f32 * scale).round() as u32).max(1);
         let h = ((h0 as f32 * scale).round() as u32).max(1);
-        let resized = image::imageops::resize(image, w, h, FilterType::Triangle);
+        let resized = crate::resize::resize_rgb(image, w, h);
         let pw = (w as usize).div_ceil(32) * 32;
         let ph = (h as usize).div_ceil(32) * 32;
         let input = bgr_planes(&resized, pw, ph);

@@ -64,7 +64,7 @@ impl Detector {
             return Ok(Vec::new());
         }
         let (nw, nh) = network_size(w, h, self.options.max_side);
-        let resized = image::imageops::resize(image, nw, nh, image::imageops::FilterType::Triangle);
+        let resized = crate::resize::resize_rgb(image, nw, nh);
         // Padded (with 0, mid-grey after normalisation) to a bucket, so that
         // photos of slightly different aspect share one optimised plan.
         let (pw, ph) = (padded_side(nw), padded_side(nh));
