@@ -270,20 +270,62 @@ impl DepthwisePointwise {
     }
 
     /// Both convolutions for output rows `rows`; `out[o]` holds those rows
-    /// of output channel `o`.
-    fn rows(
+    /// of output channel `o`. The depthwise convolution reads its input
+    /// from a ring of rows, each held with the zero columns of the padding
+    /// around it (never written, so they stay zero) and wide enough that
+    /// every block reads inside its row: a block at an edge would otherwise
+    /// read through a window of zeros just written, and a load from it
+    /// waits for the stores (on CenterFace the edge blocks took as long as
+    /// all the others). `produce(iy, rows)` writes input row `iy` of every
+    /// channel into `rows[c]` (`w` values); each row is produced once, just
+    /// before the strip that first reads it, so the ring stays in cache.
+    fn ring_rows(
         &self,
-        planes: &Planes,
+        (h, w): (usize, usize),
         ow: usize,
         rows: Range<usize>,
         out: &mut [&mut [f32]],
+        mut produce: impl FnMut(usize, &mut [&mut [f32]]) -> TractResult<()>,
     ) -> TractResult<()> {
+        let dw = &self.depthwise;
+        let (k, s) = (dw.kernel, dw.stride);
+        let [top, left, bottom, _] = dw.pads;
         let (strip_rows, strip_lanes) = self.strip_shape(ow, rows.len());
         let mut strip = vec![[0f32; 8]; strip_lanes];
+        // A strip of output rows reads `(strip_rows - 1)·s + k` input rows.
+        let slots = (strip_rows - 1) * s + k;
+        let width = dw.padded_width(w, ow);
+        let mut ring = vec![0f32; dw.channels * slots * width];
+        let weights = dw.weights.try_as_plain_ram()?.as_slice::<f32>()?;
+        let bias = dw.bias.try_as_plain_ram()?.as_slice::<f32>()?;
+        // The input rows output row `y` reads: `first_row(y)..end_row(y)`.
+        let first_row = |y: usize| (y * s).saturating_sub(top).min(h);
+        let end_row = |y: usize| (y * s + k).saturating_sub(top).min(h);
+        let mut next = first_row(rows.start);
         let mut first = rows.start;
         while first < rows.end {
             let last = (first + strip_rows).min(rows.end);
-            self.strip(planes, ow, first..last, rows.start, &mut strip, out)?;
+            next = next.max(first_row(first));
+            while next < end_row(last - 1) {
+                let slot = next % slots;
+                let mut row_slices: Vec<&mut [f32]> = ring
+                    .chunks_exact_mut(slots * width)
+                    .map(|plane| &mut plane[slot * width + left..][..w])
+                    .collect();
+                produce(next, &mut row_slices)?;
+                next += 1;
+            }
+            let planes = Planes {
+                data: &ring,
+                height: h,
+                width,
+                rows: slots,
+                weights,
+                bias,
+                pads: [top, 0, bottom, 0],
+                clamp: dw.clamp,
+            };
+            self.strip(&planes, ow, first..last, rows.start, &mut strip, out)?;
             first = last;
         }
         Ok(())
@@ -329,59 +371,22 @@ impl EvalOp for DepthwisePointwise {
             bail!("DepthwisePointwise: a {h}×{w} input is smaller than its kernel");
         };
         let data = input.try_as_plain_ram()?.as_slice::<f32>()?;
-        let mut planes = Planes {
-            data,
-            height: h,
-            width: w,
-            rows: h,
-            weights: self
-                .depthwise
-                .weights
-                .try_as_plain_ram()?
-                .as_slice::<f32>()?,
-            bias: self.depthwise.bias.try_as_plain_ram()?.as_slice::<f32>()?,
-            pads: self.depthwise.pads,
-            clamp: self.depthwise.clamp,
-        };
-        // The planes are copied once into padded ones, wide enough that
-        // every block reads inside them: a block at the edge would
-        // otherwise read its inputs through a window of zeros, and a load
-        // from a window just written waits for the stores (on CenterFace,
-        // the edge blocks took as long as all the others). On planes
-        // narrower than a block's reach every block is at an edge.
-        let padded;
-        if w < self.depthwise.reach() || self.depthwise.pads[1] + self.depthwise.pads[3] > 0 {
-            let [top, left, bottom, _] = self.depthwise.pads;
-            let width = self.depthwise.padded_width(w, ow);
-            let height = top + h + bottom;
-            let mut buffer = vec![0f32; channels * height * width];
-            for (plane, source) in buffer
-                .chunks_exact_mut(height * width)
-                .zip(data.chunks_exact(h * w))
-            {
-                for (row, source) in plane[top * width..]
-                    .chunks_exact_mut(width)
-                    .zip(source.chunks_exact(w))
-                {
-                    row[left..left + w].copy_from_slice(source);
-                }
-            }
-            padded = buffer;
-            planes.data = &padded;
-            planes.height = height;
-            planes.width = width;
-            planes.rows = height;
-            planes.pads = [0; 4];
-        }
         let outputs = self.pointwise.outputs;
         let mut out = vec![0f32; outputs * oh * ow];
         let work = oh * ow * channels * (self.depthwise.kernel.pow(2) + outputs);
+        // Input rows are copied into the ring as they are needed.
+        let copy = |iy: usize, rows: &mut [&mut [f32]]| {
+            for (c, row) in rows.iter_mut().enumerate() {
+                row.copy_from_slice(&data[(c * h + iy) * w..][..w]);
+            }
+            Ok(())
+        };
         par_spans(
             &mut out,
             oh * ow,
             ow,
             work >= PARALLEL_WORK,
-            |span, slices| self.rows(&planes, ow, span.start / ow..span.end / ow, slices),
+            |span, slices| self.ring_rows((h, w), ow, span.start / ow..span.end / ow, slices, copy),
         )?;
         let shape: TVec<usize> = if self.pointwise.batch {
             tvec!(1, outputs, oh, ow)
@@ -452,73 +457,16 @@ impl InvertedResidual {
         Ok(Self { expand, body })
     }
 
-    /// The block for output rows `rows`; `out[o]` holds those rows of
-    /// output channel `o`. `input` is the expansion's input, `channels`
-    /// planes of `h`×`w`.
-    fn rows(
-        &self,
-        input: &[f32],
-        (h, w): (usize, usize),
-        ow: usize,
-        rows: Range<usize>,
-        out: &mut [&mut [f32]],
-    ) -> TractResult<()> {
-        let dw = &self.body.depthwise;
-        let (k, s, top) = (dw.kernel, dw.stride, dw.pads[0]);
-        let channels = dw.channels;
-        let inputs = self.expand.inputs;
-        let (strip_rows, strip_lanes) = self.body.strip_shape(ow, rows.len());
-        let mut strip = vec![[0f32; 8]; strip_lanes];
-        // A strip of output rows reads `(strip_rows - 1)·s + k` input rows,
-        // each held with the zero columns of the padding around it (never
-        // written, so they stay zero): every block reads inside its row.
-        let slots = (strip_rows - 1) * s + k;
-        let width = dw.padded_width(w, ow);
-        let mut ring = vec![0f32; channels * slots * width];
-        let blocks = w.div_ceil(BLOCK);
-        let mut staging = vec![[0f32; 8]; blocks * inputs * 2];
-        let weights = dw.weights.try_as_plain_ram()?.as_slice::<f32>()?;
-        let bias = dw.bias.try_as_plain_ram()?.as_slice::<f32>()?;
-        // The input rows output row `y` reads: `first_row(y)..end_row(y)`.
-        let first_row = |y: usize| (y * s).saturating_sub(top).min(h);
-        let end_row = |y: usize| (y * s + k).saturating_sub(top).min(h);
-        let mut next = first_row(rows.start);
-        let mut first = rows.start;
-        while first < rows.end {
-            let last = (first + strip_rows).min(rows.end);
-            next = next.max(first_row(first));
-            while next < end_row(last - 1) {
-                self.expand_row(input, (h, w), next, (slots, width), &mut staging, &mut ring)?;
-                next += 1;
-            }
-            let [top, _, bottom, _] = dw.pads;
-            let planes = Planes {
-                data: &ring,
-                height: h,
-                width,
-                rows: slots,
-                weights,
-                bias,
-                pads: [top, 0, bottom, 0],
-                clamp: dw.clamp,
-            };
-            self.body
-                .strip(&planes, ow, first..last, rows.start, &mut strip, out)?;
-            first = last;
-        }
-        Ok(())
-    }
-
-    /// Expands input row `iy` into its slot of the ring, a ring of `slots`
-    /// rows `width` wide per channel, after the padding's zero columns.
+    /// Expands input row `iy` of `input` (`inputs` planes of `h`×`w`)
+    /// into `rows`, one per expanded channel; `staging` holds the row's
+    /// blocks.
     fn expand_row(
         &self,
         input: &[f32],
         (h, w): (usize, usize),
         iy: usize,
-        (slots, width): (usize, usize),
         staging: &mut [Lane],
-        ring: &mut [f32],
+        rows: &mut [&mut [f32]],
     ) -> TractResult<()> {
         let inputs = self.expand.inputs;
         for (b, block) in staging.chunks_exact_mut(inputs * 2).enumerate() {
@@ -535,14 +483,8 @@ impl InvertedResidual {
                 }
             }
         }
-        let slot = iy % slots;
-        let left = self.body.depthwise.pads[1];
-        let mut rows: Vec<&mut [f32]> = ring
-            .chunks_exact_mut(slots * width)
-            .map(|plane| &mut plane[slot * width + left..][..w])
-            .collect();
         let place = |b: usize| (b * BLOCK, BLOCK.min(w - b * BLOCK));
-        self.expand.sweep(staging, place, &mut rows)
+        self.expand.sweep(staging, place, rows)
     }
 }
 
@@ -594,7 +536,14 @@ impl EvalOp for InvertedResidual {
             oh * ow,
             ow,
             work >= PARALLEL_WORK,
-            |span, slices| self.rows(data, (h, w), ow, span.start / ow..span.end / ow, slices),
+            |span, slices| {
+                let mut staging = vec![[0f32; 8]; w.div_ceil(BLOCK) * channels * 2];
+                let expand = |iy: usize, rows: &mut [&mut [f32]]| {
+                    self.expand_row(data, (h, w), iy, &mut staging, rows)
+                };
+                let rows = span.start / ow..span.end / ow;
+                self.body.ring_rows((h, w), ow, rows, slices, expand)
+            },
         )?;
         let shape: TVec<usize> = if self.body.pointwise.batch {
             tvec!(1, outputs, oh, ow)
