@@ -59,6 +59,15 @@ pub fn available_threads() -> usize {
         .unwrap_or(1)
 }
 
+/// Runs `f` with every model it runs on this thread alone, whatever
+/// [`configure`] set: for work that already runs beside other work (one
+/// frame of several, the document beside the face), where splitting each
+/// layer over the shared pool as well would only make the threads wait on
+/// each other.
+pub fn alone<R>(f: impl FnOnce() -> R) -> R {
+    multithread_tract_scope(Executor::SingleThread, f)
+}
+
 /// `work` on every item, the results in the items' order. The items are
 /// spread over at most `threads` scoped threads (callers pass [`threads`],
 /// what inference may use): tract spreads only a model's matrix products
@@ -90,7 +99,7 @@ where
                     // the workers already keep the cores busy, and every
                     // kernel splitting its rows over the shared pool as
                     // well would only make the workers wait on each other.
-                    multithread_tract_scope(Executor::SingleThread, || {
+                    alone(|| {
                         (w..items.len())
                             .step_by(workers)
                             .map(|i| (i, work(&items[i])))

@@ -588,11 +588,15 @@ fn round3(v: f64) -> f64 {
 fn verdict_parallel(models: &Models, inputs: &Inputs) -> Result<()> {
     let document = decode(&inputs.document)?.to_rgb8();
     std::thread::scope(|scope| -> Result<()> {
+        // Each side runs its models on its own thread, as the Python side
+        // runs onnxruntime sessions of one thread each.
         let reading = scope.spawn(|| {
-            document::read_document(&models.ocr, &document, TODAY, &DocumentPolicy::default())
+            runtime::alone(|| {
+                document::read_document(&models.ocr, &document, TODAY, &DocumentPolicy::default())
+            })
         });
         let selfie = decode(&inputs.selfie)?.to_rgb8();
-        models.face.compare(&selfie, &document)?;
+        runtime::alone(|| models.face.compare(&selfie, &document))?;
         passive_liveness(models, &inputs.frames)?;
         match reading.join() {
             Ok(result) => result.map(|_| ()).map_err(Into::into),
