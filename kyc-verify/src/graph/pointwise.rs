@@ -38,7 +38,7 @@ pub(super) const STRIP_FLOATS: usize = 12 * 1024;
 
 /// Below this many multiply-adds, handing positions to other threads costs
 /// more than it saves.
-pub(super) const PARALLEL_WORK: usize = 1 << 20;
+pub(super) const PARALLEL_WORK: usize = 1 << 22;
 
 pub(super) type Lane = [f32; 8];
 
