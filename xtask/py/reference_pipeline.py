@@ -93,7 +93,14 @@ def time_models(manifest_path, threads, runs):
             t = now_ms()
             sess.run(None, {name: x})
             ms.append(now_ms() - t)
-        rows.append({"name": m["name"], "ms": summary(ms), "max_abs_diff": diff})
+        rows.append(
+            {
+                "name": m["name"],
+                "ms": summary(ms),
+                "samples": [round(x, 3) for x in ms],
+                "max_abs_diff": diff,
+            }
+        )
     return {"threads": threads, "runs": runs, "onnxruntime": ort.__version__, "models": rows}
 
 
@@ -465,7 +472,11 @@ def verdict(args):
         "runs": args.runs,
         "onnxruntime": ort.__version__,
         "verdict_ms": summary(total),
-        "verdict_side_by_side_ms": side_by_side,
+        "verdict_samples": [round(x, 3) for x in total],
+        "verdict_side_by_side_ms": None if side_by_side is None else summary(side_by_side),
+        "verdict_side_by_side_samples": None
+        if side_by_side is None
+        else [round(x, 3) for x in side_by_side],
         "stages_ms": {n: summary(v) for n, v in stages.items()},
         "outcome": outcome,
     }
@@ -504,7 +515,7 @@ def verdict_side_by_side(args, document_bytes, selfie_bytes, frames):
             t = now_ms()
             once(pool)
             total.append(now_ms() - t)
-    return summary(total)
+    return total
 
 
 def main():

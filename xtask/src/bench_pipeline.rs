@@ -16,8 +16,10 @@
 //!   recognition;
 //! - per model, tract and onnxruntime on byte-identical input tensors (written
 //!   by this command to `target/bench-pipeline/`), at the configured thread
-//!   count and at one thread each; the largest output difference is reported
-//!   too, so a fast but wrong runtime would show;
+//!   count and at one thread each, taking turns in three rounds (a third of
+//!   the runs each) so that a slow spell of the machine falls on both; the
+//!   largest output difference is reported too, so a fast but wrong runtime
+//!   would show;
 //! - the whole verdict: document reading (`document::read_document`), selfie
 //!   against document portrait (`FacePipeline::compare`) and passive liveness
 //!   on ten frames (`LivenessPipeline::passive`, as the product runs it),
@@ -199,25 +201,51 @@ pub fn run(args: &[String]) -> Result<()> {
     if threads != 1 {
         thread_counts.push(1);
     }
+    let loaded = load_models(&options.models, &specs, &work)?;
+    // tract and onnxruntime take turns, a few runs of every model each,
+    // so that a minute when other work slows the machine down falls on
+    // both rather than on whichever happened to be running.
+    let rounds = options.runs.clamp(1, ROUNDS);
+    let per_round = options.runs.div_ceil(rounds);
     for &t in &thread_counts {
         runtime::configure(t);
-        eprintln!("bench pipeline: models with tract, {t} thread(s)…");
-        let tract = time_models(&options.models, &specs, options.runs, &work)?;
-        let ort = match &python {
-            Some(py) => {
-                eprintln!("bench pipeline: models with onnxruntime, {t} thread(s)…");
-                Some(py.models(&work.join("tensors.json"), t, options.runs)?)
+        let mut tract: Vec<Vec<f64>> = vec![Vec::new(); specs.len()];
+        let mut ort: Vec<Vec<f64>> = vec![Vec::new(); specs.len()];
+        let mut diffs: Vec<Option<Value>> = vec![None; specs.len()];
+        for round in 1..=rounds {
+            eprintln!(
+                "bench pipeline: models with tract, {t} thread(s), round {round} of {rounds}…"
+            );
+            for (times, more) in tract
+                .iter_mut()
+                .zip(time_models(&loaded, &specs, per_round)?)
+            {
+                times.extend(more);
             }
-            None => None,
-        };
-        for (spec, tract_ms) in specs.iter().zip(tract) {
-            let ort_row = ort
+            let Some(py) = &python else {
+                continue;
+            };
+            eprintln!(
+                "bench pipeline: models with onnxruntime, {t} thread(s), round {round} of {rounds}…"
+            );
+            let result = py.models(&work.join("tensors.json"), t, per_round)?;
+            for (i, spec) in specs.iter().enumerate() {
+                let row = result["models"]
+                    .as_array()
+                    .and_then(|rows| rows.iter().find(|r| r["name"] == spec.name.as_str()));
+                if let Some(row) = row {
+                    let samples = row["samples"].as_array().into_iter().flatten();
+                    ort[i].extend(samples.filter_map(Value::as_f64));
+                    diffs[i].get_or_insert_with(|| row["max_abs_diff"].clone());
+                }
+            }
+        }
+        for (i, spec) in specs.iter().enumerate() {
+            let tract_summary = summary(&tract[i]);
+            let ort_summary = (!ort[i].is_empty()).then(|| summary(&ort[i]));
+            let ratio = ort_summary
                 .as_ref()
-                .and_then(|o| o["models"].as_array())
-                .and_then(|rows| rows.iter().find(|r| r["name"] == spec.name.as_str()));
-            let tract_summary = summary(&tract_ms);
-            let ratio = ort_row
-                .and_then(|r| r["ms"]["median"].as_f64())
+                .and_then(|o| o["median"].as_f64())
                 .zip(tract_summary["median"].as_f64())
                 .map(|(o, t)| round2(t / o));
             model_rows.push(json!({
@@ -225,50 +253,78 @@ pub fn run(args: &[String]) -> Result<()> {
                 "file": spec.file,
                 "shape": spec.shape,
                 "threads": t,
+                "rounds": rounds,
                 "tract_ms": tract_summary,
-                "onnxruntime_ms": ort_row.map(|r| r["ms"].clone()),
+                "onnxruntime_ms": ort_summary,
                 "ratio": ratio,
-                "max_abs_diff": ort_row.map(|r| r["max_abs_diff"].clone()),
+                "max_abs_diff": diffs[i],
             }));
         }
     }
 
-    // The whole verdict, Rust then Python, at each thread count.
+    // The whole verdict, Rust and Python taking turns as above, at each
+    // thread count.
     let mut verdicts = Vec::new();
     for &t in &thread_counts {
         runtime::configure(t);
-        eprintln!("bench pipeline: whole verdict with tract, {t} thread(s)…");
-        let mut rust_ms = Vec::new();
-        for _ in 0..options.runs {
-            let start = Instant::now();
-            verdict(&models, &inputs)?;
-            rust_ms.push(elapsed_ms(start));
-        }
-        let py = match &python {
-            Some(py) => {
-                eprintln!("bench pipeline: whole verdict with onnxruntime, {t} thread(s)…");
-                Some(py.verdict(
+        let (mut rust_ms, mut parallel_ms, mut product_ms) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut python_ms, mut python_side_ms) = (Vec::new(), Vec::new());
+        let mut py: Option<Value> = None;
+        for round in 1..=rounds {
+            eprintln!(
+                "bench pipeline: whole verdict with tract, {t} thread(s), round {round} of {rounds}…"
+            );
+            for _ in 0..per_round {
+                let start = Instant::now();
+                verdict(&models, &inputs)?;
+                rust_ms.push(elapsed_ms(start));
+            }
+            if let Some(python) = &python {
+                eprintln!(
+                    "bench pipeline: whole verdict with onnxruntime, {t} thread(s), round {round} of {rounds}…"
+                );
+                let result = python.verdict(
                     &options.models,
                     &files,
                     models.liveness.config(),
                     t,
-                    options.runs,
-                )?)
+                    per_round,
+                )?;
+                let samples = |key: &str| -> Vec<f64> {
+                    result[key]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_f64)
+                        .collect()
+                };
+                python_ms.extend(samples("verdict_samples"));
+                python_side_ms.extend(samples("verdict_side_by_side_samples"));
+                py = Some(result);
             }
-            None => None,
-        };
-        let mut parallel_ms = Vec::new();
-        for _ in 0..options.runs {
-            let start = Instant::now();
-            verdict_parallel(&models, &inputs)?;
-            parallel_ms.push(elapsed_ms(start));
+            for _ in 0..per_round {
+                let start = Instant::now();
+                verdict_parallel(&models, &inputs)?;
+                parallel_ms.push(elapsed_ms(start));
+            }
+            eprintln!(
+                "bench pipeline: the product's verdict, {t} thread(s), round {round} of {rounds}…"
+            );
+            for _ in 0..per_round {
+                let start = Instant::now();
+                product_verdict(&models, &inputs)?;
+                product_ms.push(elapsed_ms(start));
+            }
         }
-        eprintln!("bench pipeline: the product's verdict, {t} thread(s)…");
-        let mut product_ms = Vec::new();
-        for _ in 0..options.runs {
-            let start = Instant::now();
-            product_verdict(&models, &inputs)?;
-            product_ms.push(elapsed_ms(start));
+        // The Python figures over every round (the reply of the last round
+        // keeps its stage times and outcome).
+        if let Some(p) = py.as_mut() {
+            p["verdict_ms"] = summary(&python_ms);
+            p["verdict_side_by_side_ms"] = if python_side_ms.is_empty() {
+                Value::Null
+            } else {
+                summary(&python_side_ms)
+            };
         }
         let rust = summary(&rust_ms);
         // Each language at its best use of the cores: its sequential
@@ -376,7 +432,7 @@ fn print_table(r: &Value) {
             println!("  {name:<28} {:>8} ({})", f(&s["median"]), f(&s["p90"]));
         }
     }
-    println!("\nmodels, tract vs onnxruntime on identical inputs:");
+    println!("\nmodels, tract vs onnxruntime on identical inputs (taking turns, {ROUNDS} rounds):");
     println!(
         "  {:<22} {:<18} {:>3}  {:>16}  {:>16}  {:>6}  {:>9}",
         "model", "shape", "thr", "tract", "onnxruntime", "ratio", "max diff"
@@ -939,17 +995,16 @@ fn write_f32(path: &Path, values: &[f32]) -> Result<()> {
     std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
-/// Times every model with tract (after one warm-up run that builds the
-/// plan), and writes its input, its outputs and `tensors.json` for the
-/// Python side. Returns the milliseconds of each run, per model.
-fn time_models(
-    dir: &Path,
-    specs: &[ModelInput],
-    runs: usize,
-    work: &Path,
-) -> Result<Vec<Vec<f64>>> {
+/// Turns of tract and onnxruntime in the per-model comparison.
+const ROUNDS: usize = 3;
+
+/// Loads every model for its input's shape (tract builds the optimised
+/// plan), runs it once, and writes its input, its outputs and
+/// `tensors.json` for the Python side (which also compares the outputs)
+/// and for `bench ops`.
+fn load_models(dir: &Path, specs: &[ModelInput], work: &Path) -> Result<Vec<OnnxModel>> {
     let mut manifest = Vec::new();
-    let mut all = Vec::new();
+    let mut loaded = Vec::new();
     for spec in specs {
         let model = OnnxModel::load_for_shape(&dir.join(&spec.file), &spec.shape)?;
         let outputs = model.run_flat(&spec.shape, spec.input.clone())?;
@@ -968,6 +1023,19 @@ fn time_models(
             "input": input_file,
             "tract_outputs": output_files,
         }));
+        loaded.push(model);
+    }
+    std::fs::write(
+        work.join("tensors.json"),
+        serde_json::to_string_pretty(&json!({ "dir": work, "models": manifest }))?,
+    )?;
+    Ok(loaded)
+}
+
+/// `runs` timed runs of every loaded model, in milliseconds.
+fn time_models(loaded: &[OnnxModel], specs: &[ModelInput], runs: usize) -> Result<Vec<Vec<f64>>> {
+    let mut all = Vec::new();
+    for (model, spec) in loaded.iter().zip(specs) {
         let mut ms = Vec::with_capacity(runs);
         for _ in 0..runs {
             let input = spec.input.clone();
@@ -977,10 +1045,6 @@ fn time_models(
         }
         all.push(ms);
     }
-    std::fs::write(
-        work.join("tensors.json"),
-        serde_json::to_string_pretty(&json!({ "dir": work, "models": manifest }))?,
-    )?;
     Ok(all)
 }
 
