@@ -14,7 +14,10 @@ use std::ops::Range;
 
 use tract_onnx::tract_core::internal::*;
 
-use super::pointwise::{BLOCK, Lane, PARALLEL_WORK, Pointwise, STRIP_FLOATS, par_spans};
+use super::pointwise::{
+    BLOCK, Lane, PARALLEL_WORK, Pointwise, STRIP_FLOATS, par_spans, plane_dims, planes_fact,
+    planes_output,
+};
 
 /// A `kernel`×`kernel` convolution of `inputs` channels at stride 1, padded
 /// by `pads` (top, left, bottom, right); `pointwise` holds its weights as
@@ -176,14 +179,7 @@ impl EvalOp for DenseConv {
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let input = args_1!(inputs);
-        let shape = input.shape();
-        let rank = shape.len();
-        let channels = self.inputs;
-        ensure!(
-            rank >= 3 && shape[rank - 3] == channels && shape[..rank - 3].iter().all(|&d| d == 1),
-            "DenseConv of {channels} channels on {shape:?}"
-        );
-        let (h, w) = (shape[rank - 2], shape[rank - 1]);
+        let (h, w) = plane_dims("DenseConv", input.shape(), self.inputs)?;
         let Some((oh, ow)) = self.output_dims(h, w) else {
             bail!("DenseConv: a {h}×{w} input is smaller than its kernel");
         };
@@ -198,39 +194,16 @@ impl EvalOp for DenseConv {
             work >= PARALLEL_WORK,
             |span, slices| self.rows(data, (h, w), ow, span.start / ow..span.end / ow, slices),
         )?;
-        let shape: TVec<usize> = if self.pointwise.batch {
-            tvec!(1, outputs, oh, ow)
-        } else {
-            tvec!(outputs, oh, ow)
-        };
-        let out = tract_ndarray::ArrayD::from_shape_vec(&*shape, out)?;
-        Ok(tvec!(out.into_tensor().into_tvalue()))
+        planes_output(out, outputs, (oh, ow), self.pointwise.batch)
     }
 }
 
 impl TypedOp for DenseConv {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        let input = inputs[0];
-        ensure!(
-            input.datum_type == f32::datum_type(),
-            "DenseConv is f32 only"
-        );
-        let rank = input.rank();
-        ensure!(rank >= 3, "DenseConv needs a channel and two spatial axes");
-        let (Ok(h), Ok(w)) = (
-            input.shape[rank - 2].to_usize(),
-            input.shape[rank - 1].to_usize(),
-        ) else {
-            bail!("DenseConv needs a concrete height and width");
-        };
-        let Some((oh, ow)) = self.output_dims(h, w) else {
-            bail!("DenseConv: a {h}×{w} input is smaller than its kernel");
-        };
-        let mut shape = tvec!(self.pointwise.outputs.to_dim(), oh.to_dim(), ow.to_dim());
-        if self.pointwise.batch {
-            shape.insert(0, 1.to_dim());
-        }
-        Ok(tvec!(f32::fact(shape)))
+        let (outputs, batch) = (self.pointwise.outputs, self.pointwise.batch);
+        planes_fact("DenseConv", inputs[0], outputs, batch, |h, w| {
+            self.output_dims(h, w)
+        })
     }
 
     as_op!();

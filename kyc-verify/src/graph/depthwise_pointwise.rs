@@ -19,7 +19,10 @@ use std::ops::Range;
 
 use tract_onnx::tract_core::internal::*;
 
-use super::pointwise::{BLOCK, Clamp, Lane, PARALLEL_WORK, Pointwise, STRIP_FLOATS, par_spans};
+use super::pointwise::{
+    BLOCK, Clamp, Lane, PARALLEL_WORK, Pointwise, STRIP_FLOATS, par_spans, plane_dims, planes_fact,
+    planes_output,
+};
 
 /// A depthwise convolution of square `kernel`×`kernel` filters (3 or 5) at
 /// `stride` 1 or 2 on both axes, over channel-first `f32` planes.
@@ -359,14 +362,8 @@ impl EvalOp for DepthwisePointwise {
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let input = args_1!(inputs);
-        let shape = input.shape();
-        let rank = shape.len();
         let channels = self.depthwise.channels;
-        ensure!(
-            rank >= 3 && shape[rank - 3] == channels && shape[..rank - 3].iter().all(|&d| d == 1),
-            "DepthwisePointwise of {channels} channels on {shape:?}"
-        );
-        let (h, w) = (shape[rank - 2], shape[rank - 1]);
+        let (h, w) = plane_dims("DepthwisePointwise", input.shape(), channels)?;
         let Some((oh, ow)) = self.depthwise.output_dims(h, w) else {
             bail!("DepthwisePointwise: a {h}×{w} input is smaller than its kernel");
         };
@@ -388,42 +385,16 @@ impl EvalOp for DepthwisePointwise {
             work >= PARALLEL_WORK,
             |span, slices| self.ring_rows((h, w), ow, span.start / ow..span.end / ow, slices, copy),
         )?;
-        let shape: TVec<usize> = if self.pointwise.batch {
-            tvec!(1, outputs, oh, ow)
-        } else {
-            tvec!(outputs, oh, ow)
-        };
-        let out = tract_ndarray::ArrayD::from_shape_vec(&*shape, out)?;
-        Ok(tvec!(out.into_tensor().into_tvalue()))
+        planes_output(out, outputs, (oh, ow), self.pointwise.batch)
     }
 }
 
 impl TypedOp for DepthwisePointwise {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        let input = inputs[0];
-        ensure!(
-            input.datum_type == f32::datum_type(),
-            "DepthwisePointwise is f32 only"
-        );
-        let rank = input.rank();
-        ensure!(
-            rank >= 3,
-            "DepthwisePointwise needs a channel and two spatial axes"
-        );
-        let (Ok(h), Ok(w)) = (
-            input.shape[rank - 2].to_usize(),
-            input.shape[rank - 1].to_usize(),
-        ) else {
-            bail!("DepthwisePointwise needs a concrete height and width");
-        };
-        let Some((oh, ow)) = self.depthwise.output_dims(h, w) else {
-            bail!("DepthwisePointwise: a {h}×{w} input is smaller than its kernel");
-        };
-        let mut shape = tvec!(self.pointwise.outputs.to_dim(), oh.to_dim(), ow.to_dim());
-        if self.pointwise.batch {
-            shape.insert(0, 1.to_dim());
-        }
-        Ok(tvec!(f32::fact(shape)))
+        let (outputs, batch) = (self.pointwise.outputs, self.pointwise.batch);
+        planes_fact("DepthwisePointwise", inputs[0], outputs, batch, |h, w| {
+            self.depthwise.output_dims(h, w)
+        })
     }
 
     as_op!();
@@ -510,14 +481,8 @@ impl EvalOp for InvertedResidual {
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let input = args_1!(inputs);
-        let shape = input.shape();
-        let rank = shape.len();
         let channels = self.expand.inputs;
-        ensure!(
-            rank >= 3 && shape[rank - 3] == channels && shape[..rank - 3].iter().all(|&d| d == 1),
-            "InvertedResidual of {channels} channels on {shape:?}"
-        );
-        let (h, w) = (shape[rank - 2], shape[rank - 1]);
+        let (h, w) = plane_dims("InvertedResidual", input.shape(), channels)?;
         let dw = &self.body.depthwise;
         let Some((oh, ow)) = dw.output_dims(h, w) else {
             bail!("InvertedResidual: a {h}×{w} input is smaller than its kernel");
@@ -545,13 +510,7 @@ impl EvalOp for InvertedResidual {
                 self.body.ring_rows((h, w), ow, rows, slices, expand)
             },
         )?;
-        let shape: TVec<usize> = if self.body.pointwise.batch {
-            tvec!(1, outputs, oh, ow)
-        } else {
-            tvec!(outputs, oh, ow)
-        };
-        let out = tract_ndarray::ArrayD::from_shape_vec(&*shape, out)?;
-        Ok(tvec!(out.into_tensor().into_tvalue()))
+        planes_output(out, outputs, (oh, ow), self.body.pointwise.batch)
     }
 }
 

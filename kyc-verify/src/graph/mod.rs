@@ -1447,6 +1447,28 @@ mod tests {
         assert!(close(&want.1, &got.1));
     }
 
+    /// `rewritten` gives what `plain` gives on an input of `shape`, on one
+    /// thread and on two.
+    fn same_on_one_and_two_threads(
+        plain: TypedModel,
+        rewritten: TypedModel,
+        shape: &[usize],
+        case: &str,
+    ) {
+        use tract_linalg::multithread::{Executor, multithread_tract_scope};
+        let x = channel_first_input(shape);
+        let want = run_all(plain, &x);
+        let got = run_all(rewritten.clone(), &x);
+        assert!(
+            close(&want[0], &got[0]),
+            "{case}: {:?} vs {:?}",
+            want[0],
+            got[0]
+        );
+        let threaded = multithread_tract_scope(Executor::multithread(2), || run_all(rewritten, &x));
+        assert!(close(&want[0], &threaded[0]), "{case} on two threads");
+    }
+
     /// A depthwise convolution, an optional ReLU, then a 1×1 convolution
     /// with its ReLU: the inside of an inverted-residual block.
     fn depthwise_pointwise_model(
@@ -1647,7 +1669,6 @@ mod tests {
 
     #[test]
     fn depthwise_then_pointwise_computes_what_tract_does() {
-        use tract_linalg::multithread::{Executor, multithread_tract_scope};
         let cases = [
             // channels, plane, kernel, stride, pads, relus, batch
             (
@@ -1744,18 +1765,7 @@ mod tests {
             if batch {
                 shape.insert(0, 1);
             }
-            let x = channel_first_input(&shape);
-            let want = run_all(plain, &x);
-            let got = run_all(rewritten.clone(), &x);
-            assert!(
-                close(&want[0], &got[0]),
-                "{case}: {:?} vs {:?}",
-                want[0],
-                got[0]
-            );
-            let threaded =
-                multithread_tract_scope(Executor::multithread(2), || run_all(rewritten, &x));
-            assert!(close(&want[0], &threaded[0]), "{case} on two threads");
+            same_on_one_and_two_threads(plain, rewritten, &shape, &case);
         }
     }
 
@@ -1793,7 +1803,6 @@ mod tests {
 
     #[test]
     fn inverted_residual_computes_what_tract_does() {
-        use tract_linalg::multithread::{Executor, multithread_tract_scope};
         let cases = [
             // expanded from, channels, plane, kernel, stride, pads, activations, batch
             (
@@ -1875,18 +1884,7 @@ mod tests {
             if batch {
                 shape.insert(0, 1);
             }
-            let x = channel_first_input(&shape);
-            let want = run_all(plain, &x);
-            let got = run_all(rewritten.clone(), &x);
-            assert!(
-                close(&want[0], &got[0]),
-                "{case}: {:?} vs {:?}",
-                want[0],
-                got[0]
-            );
-            let threaded =
-                multithread_tract_scope(Executor::multithread(2), || run_all(rewritten, &x));
-            assert!(close(&want[0], &threaded[0]), "{case} on two threads");
+            same_on_one_and_two_threads(plain, rewritten, &shape, &case);
         }
         // Rows narrower than a block reads stay two ops.
         let plain = block_model(
@@ -1985,7 +1983,6 @@ mod tests {
 
     #[test]
     fn dense_convolution_computes_what_tract_does() {
-        use tract_linalg::multithread::{Executor, multithread_tract_scope};
         let cases = [
             // channels, plane, kernel, pads, batch norm, relu, batch
             ((96, 24), (20, 40), 3, [1, 1, 1, 1], false, false, true),
@@ -2009,18 +2006,7 @@ mod tests {
             if batch {
                 shape.insert(0, 1);
             }
-            let x = channel_first_input(&shape);
-            let want = run_all(plain, &x);
-            let got = run_all(rewritten.clone(), &x);
-            assert!(
-                close(&want[0], &got[0]),
-                "{case}: {:?} vs {:?}",
-                want[0],
-                got[0]
-            );
-            let threaded =
-                multithread_tract_scope(Executor::multithread(2), || run_all(rewritten, &x));
-            assert!(close(&want[0], &threaded[0]), "{case} on two threads");
+            same_on_one_and_two_threads(plain, rewritten, &shape, &case);
         }
     }
 }

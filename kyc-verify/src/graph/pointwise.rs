@@ -321,14 +321,8 @@ impl EvalOp for Pointwise {
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let input = args_1!(inputs);
-        let shape = input.shape();
-        let rank = shape.len();
         let (outputs, channels) = (self.outputs, self.inputs);
-        ensure!(
-            rank >= 3 && shape[rank - 3] == channels && shape[..rank - 3].iter().all(|&d| d == 1),
-            "Pointwise of {channels} input channels on {shape:?}"
-        );
-        let (h, w) = (shape[rank - 2], shape[rank - 1]);
+        let (h, w) = plane_dims("Pointwise", input.shape(), channels)?;
         let positions = h * w;
         let data = input.try_as_plain_ram()?.as_slice::<f32>()?;
         let mut out = vec![0f32; outputs * positions];
@@ -366,13 +360,7 @@ impl EvalOp for Pointwise {
             }
             Ok(())
         })?;
-        let shape: TVec<usize> = if self.batch {
-            tvec!(1, outputs, h, w)
-        } else {
-            tvec!(outputs, h, w)
-        };
-        let out = tract_ndarray::ArrayD::from_shape_vec(&*shape, out)?;
-        Ok(tvec!(out.into_tensor().into_tvalue()))
+        planes_output(out, outputs, (h, w), self.batch)
     }
 }
 
@@ -440,6 +428,68 @@ pub(super) fn par_spans(
             Ok(())
         }
     }
+}
+
+/// The height and width of `shape`, channel-first planes `[.., channels, H,
+/// W]` with leading axes of 1, or an error that names `op`.
+pub(super) fn plane_dims(
+    op: &str,
+    shape: &[usize],
+    channels: usize,
+) -> TractResult<(usize, usize)> {
+    let rank = shape.len();
+    ensure!(
+        rank >= 3 && shape[rank - 3] == channels && shape[..rank - 3].iter().all(|&d| d == 1),
+        "{op} of {channels} input channels on {shape:?}"
+    );
+    Ok((shape[rank - 2], shape[rank - 1]))
+}
+
+/// `out`, `outputs` planes of `oh`×`ow`, as an op's output: `[O, H, W]`, or
+/// `[1, O, H, W]` when `batch`.
+pub(super) fn planes_output(
+    out: Vec<f32>,
+    outputs: usize,
+    (oh, ow): (usize, usize),
+    batch: bool,
+) -> TractResult<TVec<TValue>> {
+    let shape: TVec<usize> = if batch {
+        tvec!(1, outputs, oh, ow)
+    } else {
+        tvec!(outputs, oh, ow)
+    };
+    let out = tract_ndarray::ArrayD::from_shape_vec(&*shape, out)?;
+    Ok(tvec!(out.into_tensor().into_tvalue()))
+}
+
+/// The output fact of an op that maps channel-first `f32` planes of a
+/// concrete `h`×`w` to `outputs` planes of `dims(h, w)` (none when the
+/// input is smaller than the op's kernel): `[O, H', W']`, or `[1, O, H',
+/// W']` when `batch`.
+pub(super) fn planes_fact(
+    op: &str,
+    input: &TypedFact,
+    outputs: usize,
+    batch: bool,
+    dims: impl Fn(usize, usize) -> Option<(usize, usize)>,
+) -> TractResult<TVec<TypedFact>> {
+    ensure!(input.datum_type == f32::datum_type(), "{op} is f32 only");
+    let rank = input.rank();
+    ensure!(rank >= 3, "{op} needs a channel and two spatial axes");
+    let (Ok(h), Ok(w)) = (
+        input.shape[rank - 2].to_usize(),
+        input.shape[rank - 1].to_usize(),
+    ) else {
+        bail!("{op} needs a concrete height and width");
+    };
+    let Some((oh, ow)) = dims(h, w) else {
+        bail!("{op}: a {h}×{w} input is smaller than its kernel");
+    };
+    let mut shape = tvec!(outputs.to_dim(), oh.to_dim(), ow.to_dim());
+    if batch {
+        shape.insert(0, 1.to_dim());
+    }
+    Ok(tvec!(f32::fact(shape)))
 }
 
 impl TypedOp for Pointwise {
