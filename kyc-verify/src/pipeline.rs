@@ -291,8 +291,8 @@ pub fn identity_document(
 /// Runs `here` on this thread and `beside` on a second one when inference
 /// may use more than one thread ([`crate::runtime::threads`]), one after the
 /// other otherwise. Two independent model runs side by side keep both cores
-/// busy where one run alone leaves one idle for most of its layers (tract
-/// spreads only the matrix products over its pool).
+/// busy where one run alone leaves one idle in every layer too small to
+/// split and gains less than twice in the others.
 fn side_by_side<A, B>(
     here: impl FnOnce() -> Result<A, PipelineError>,
     beside: impl FnOnce() -> Result<B, PipelineError> + Send,

@@ -70,10 +70,10 @@ pub fn alone<R>(f: impl FnOnce() -> R) -> R {
 
 /// `work` on every item, the results in the items' order. The items are
 /// spread over at most `threads` scoped threads (callers pass [`threads`],
-/// what inference may use): tract spreads only a model's matrix products
-/// over its pool and runs the rest of a model on the calling thread, so
-/// independent model runs side by side keep every core busy. `panicked`
-/// makes the error of an item whose thread panicked.
+/// what inference may use), each running its models [`alone`]: a model's
+/// layers gain less than twice from a second core (the small ones nothing),
+/// while independent model runs side by side keep every core busy.
+/// `panicked` makes the error of an item whose thread panicked.
 pub fn map_side_by_side<T, R, E>(
     threads: usize,
     items: &[T],
