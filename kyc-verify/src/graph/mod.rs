@@ -1709,7 +1709,7 @@ mod tests {
                 ("relu", "none"),
                 false,
             ),
-            // Rows narrower than a block reads: padded before the block pass.
+            // Rows narrower than a block reads: the padded ring is wider.
             ((5, 3), (6, 12), 3, 1, [1, 1, 1, 1], ("relu", "none"), true),
             ((5, 3), (7, 14), 3, 1, [0, 0, 0, 0], ("relu", "relu"), true),
             // MobileNet v1 as tf2onnx writes it: a batch normalisation and a
