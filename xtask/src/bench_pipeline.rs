@@ -1032,10 +1032,13 @@ fn load_models(dir: &Path, specs: &[ModelInput], work: &Path) -> Result<Vec<Onnx
     Ok(loaded)
 }
 
-/// `runs` timed runs of every loaded model, in milliseconds.
+/// `runs` timed runs of every loaded model, in milliseconds, after one
+/// untimed run that brings its weights back into cache (the Python side
+/// does the same: its first run of each round compares the outputs).
 fn time_models(loaded: &[OnnxModel], specs: &[ModelInput], runs: usize) -> Result<Vec<Vec<f64>>> {
     let mut all = Vec::new();
     for (model, spec) in loaded.iter().zip(specs) {
+        model.run(&spec.shape, spec.input.clone())?;
         let mut ms = Vec::with_capacity(runs);
         for _ in 0..runs {
             let input = spec.input.clone();
