@@ -16,7 +16,7 @@ use tract_onnx::tract_core::internal::*;
 
 use super::pointwise::{
     BLOCK, Lane, PARALLEL_WORK, Pointwise, STRIP_FLOATS, par_spans, plane_dims, planes_fact,
-    planes_output,
+    planes_mut, planes_output,
 };
 
 /// A `kernel`×`kernel` convolution of `inputs` channels at stride 1, padded
@@ -63,6 +63,13 @@ impl DenseConv {
         let height = h + self.pads[0] + self.pads[2];
         let width = w + self.pads[1] + self.pads[3];
         (height >= k && width >= k).then(|| (height - k + 1, width - k + 1))
+    }
+
+    /// The multiply-adds of one run on an `h`×`w` input.
+    pub fn work(&self, h: usize, w: usize) -> usize {
+        self.output_dims(h, w).map_or(0, |(oh, ow)| {
+            oh * ow * self.pointwise.inputs * self.pointwise.outputs
+        })
     }
 
     /// Output rows `rows`: each row a few blocks at a time, unfolded into
@@ -185,16 +192,16 @@ impl EvalOp for DenseConv {
         };
         let data = input.try_as_plain_ram()?.as_slice::<f32>()?;
         let outputs = self.pointwise.outputs;
-        let mut out = vec![0f32; outputs * oh * ow];
-        let work = oh * ow * self.pointwise.inputs * outputs;
+        let mut tensor = planes_output(outputs, (oh, ow), self.pointwise.batch)?;
+        let out = planes_mut(&mut tensor)?;
         par_spans(
-            &mut out,
+            out,
             oh * ow,
             ow,
-            work >= PARALLEL_WORK,
+            self.work(h, w) >= PARALLEL_WORK,
             |span, slices| self.rows(data, (h, w), ow, span.start / ow..span.end / ow, slices),
         )?;
-        planes_output(out, outputs, (oh, ow), self.pointwise.batch)
+        Ok(tvec!(tensor.into_tvalue()))
     }
 }
 

@@ -21,7 +21,7 @@ use tract_onnx::tract_core::internal::*;
 
 use super::pointwise::{
     BLOCK, Clamp, Lane, PARALLEL_WORK, Pointwise, STRIP_FLOATS, par_spans, plane_dims, planes_fact,
-    planes_output,
+    planes_mut, planes_output,
 };
 
 /// A depthwise convolution of square `kernel`×`kernel` filters (3 or 5) at
@@ -238,6 +238,14 @@ impl DepthwisePointwise {
         })
     }
 
+    /// The multiply-adds of one run on an `h`×`w` input.
+    pub fn work(&self, h: usize, w: usize) -> usize {
+        let dw = &self.depthwise;
+        dw.output_dims(h, w).map_or(0, |(oh, ow)| {
+            oh * ow * dw.channels * (dw.kernel.pow(2) + self.pointwise.outputs)
+        })
+    }
+
     /// How many output rows a strip holds, and the strip's size in lanes.
     fn strip_shape(&self, ow: usize, rows: usize) -> (usize, usize) {
         let row_lanes = ow.div_ceil(BLOCK) * self.depthwise.channels * 2;
@@ -369,8 +377,9 @@ impl EvalOp for DepthwisePointwise {
         };
         let data = input.try_as_plain_ram()?.as_slice::<f32>()?;
         let outputs = self.pointwise.outputs;
-        let mut out = vec![0f32; outputs * oh * ow];
-        let work = oh * ow * channels * (self.depthwise.kernel.pow(2) + outputs);
+        let mut tensor = planes_output(outputs, (oh, ow), self.pointwise.batch)?;
+        let out = planes_mut(&mut tensor)?;
+        let work = self.work(h, w);
         // Input rows are copied into the ring as they are needed.
         let copy = |iy: usize, rows: &mut [&mut [f32]]| {
             for (c, row) in rows.iter_mut().enumerate() {
@@ -378,14 +387,10 @@ impl EvalOp for DepthwisePointwise {
             }
             Ok(())
         };
-        par_spans(
-            &mut out,
-            oh * ow,
-            ow,
-            work >= PARALLEL_WORK,
-            |span, slices| self.ring_rows((h, w), ow, span.start / ow..span.end / ow, slices, copy),
-        )?;
-        planes_output(out, outputs, (oh, ow), self.pointwise.batch)
+        par_spans(out, oh * ow, ow, work >= PARALLEL_WORK, |span, slices| {
+            self.ring_rows((h, w), ow, span.start / ow..span.end / ow, slices, copy)
+        })?;
+        Ok(tvec!(tensor.into_tvalue()))
     }
 }
 
@@ -426,6 +431,11 @@ impl InvertedResidual {
             body.depthwise.channels
         );
         Ok(Self { expand, body })
+    }
+
+    /// The multiply-adds of one run on an `h`×`w` input.
+    pub fn work(&self, h: usize, w: usize) -> usize {
+        h * w * self.expand.inputs * self.expand.outputs + self.body.work(h, w)
     }
 
     /// Expands input row `iy` of `input` (`inputs` planes of `h`×`w`)
@@ -493,24 +503,18 @@ impl EvalOp for InvertedResidual {
         );
         let data = input.try_as_plain_ram()?.as_slice::<f32>()?;
         let outputs = self.body.pointwise.outputs;
-        let mut out = vec![0f32; outputs * oh * ow];
-        let work = oh * ow * dw.channels * (dw.kernel.pow(2) + outputs)
-            + h * w * channels * self.expand.outputs;
-        par_spans(
-            &mut out,
-            oh * ow,
-            ow,
-            work >= PARALLEL_WORK,
-            |span, slices| {
-                let mut staging = vec![[0f32; 8]; w.div_ceil(BLOCK) * channels * 2];
-                let expand = |iy: usize, rows: &mut [&mut [f32]]| {
-                    self.expand_row(data, (h, w), iy, &mut staging, rows)
-                };
-                let rows = span.start / ow..span.end / ow;
-                self.body.ring_rows((h, w), ow, rows, slices, expand)
-            },
-        )?;
-        planes_output(out, outputs, (oh, ow), self.body.pointwise.batch)
+        let mut tensor = planes_output(outputs, (oh, ow), self.body.pointwise.batch)?;
+        let out = planes_mut(&mut tensor)?;
+        let work = self.work(h, w);
+        par_spans(out, oh * ow, ow, work >= PARALLEL_WORK, |span, slices| {
+            let mut staging = vec![[0f32; 8]; w.div_ceil(BLOCK) * channels * 2];
+            let expand = |iy: usize, rows: &mut [&mut [f32]]| {
+                self.expand_row(data, (h, w), iy, &mut staging, rows)
+            };
+            let rows = span.start / ow..span.end / ow;
+            self.body.ring_rows((h, w), ow, rows, slices, expand)
+        })?;
+        Ok(tvec!(tensor.into_tvalue()))
     }
 }
 

@@ -78,6 +78,41 @@ pub use dense::DenseConv;
 pub use depthwise_pointwise::{Depthwise, DepthwisePointwise, InvertedResidual};
 pub use pointwise::{Clamp, Pointwise};
 
+/// Whether some node of `model` (typed, rewritten by [`speed_up`]) is one
+/// of this module's ops with enough work to split over threads: what makes
+/// keeping the pool's threads awake through a run pay (see
+/// `runtime::OnnxModel::run`).
+pub fn splits_over_threads(model: &TypedModel) -> bool {
+    model.nodes.iter().any(|node| {
+        let Some(&input) = node.inputs.first() else {
+            return false;
+        };
+        let Some(shape) = model
+            .outlet_fact(input)
+            .ok()
+            .and_then(|fact| fact.shape.as_concrete())
+        else {
+            return false;
+        };
+        let [.., h, w] = *shape else {
+            return false;
+        };
+        let op = node.op();
+        let work = if let Some(op) = op.downcast_ref::<Pointwise>() {
+            op.work(h, w)
+        } else if let Some(op) = op.downcast_ref::<DenseConv>() {
+            op.work(h, w)
+        } else if let Some(op) = op.downcast_ref::<DepthwisePointwise>() {
+            op.work(h, w)
+        } else if let Some(op) = op.downcast_ref::<InvertedResidual>() {
+            op.work(h, w)
+        } else {
+            0
+        };
+        work >= pointwise::PARALLEL_WORK
+    })
+}
+
 /// Applies every rewrite of this module to `model`, which must be typed and
 /// decluttered; optimise it afterwards.
 pub fn speed_up(model: &mut TypedModel) -> TractResult<()> {
@@ -764,23 +799,18 @@ fn map_planes(
     let mut out_shape: TVec<usize> = shape.into();
     out_shape[rank - 2] = oh;
     out_shape[rank - 1] = ow;
-    let mut out = vec![0f32; out_shape.iter().product()];
+    let mut tensor = Tensor::zero::<f32>(&out_shape)?;
+    let out = pointwise::planes_mut(&mut tensor)?;
     if oh > 0 && ow > 0 {
         let plane_len = oh * ow;
-        tract_linalg::multithread::par_chunks_mut(
-            &mut out,
-            plane_len,
-            data.len(),
-            |first, planes| {
-                for (ix, plane) in planes.chunks_exact_mut(plane_len).enumerate() {
-                    fill(&data[(first + ix) * h * w..][..h * w], w, plane, ow);
-                }
-                Ok(())
-            },
-        )?;
+        tract_linalg::multithread::par_chunks_mut(out, plane_len, data.len(), |first, planes| {
+            for (ix, plane) in planes.chunks_exact_mut(plane_len).enumerate() {
+                fill(&data[(first + ix) * h * w..][..h * w], w, plane, ow);
+            }
+            Ok(())
+        })?;
     }
-    let out = tract_ndarray::ArrayD::from_shape_vec(&*out_shape, out)?;
-    Ok(tvec!(out.into_tensor().into_tvalue()))
+    Ok(tvec!(tensor.into_tvalue()))
 }
 
 /// Keeps the even columns of the last axis: `[.., w]` becomes `[..,
@@ -1405,6 +1435,57 @@ mod tests {
                 assert!(close(want, got), "{case}: {want:?} vs {got:?}");
             }
         }
+    }
+
+    /// Runs with the pool kept awake, from several threads at once on one
+    /// pool, give what one thread gives. The model has a layer of ours and
+    /// one of tract's matrix products, both large enough to split: a run
+    /// on the pool that another run picked up inside tract's product would
+    /// find that product's per-thread scratch space taken (as it did in
+    /// the benchmark before runs on the pool were made one at a time).
+    #[test]
+    fn awake_runs_from_several_threads_agree() {
+        use tract_linalg::multithread::{Executor, multithread_tract_scope};
+        let mut model = pointwise_model((32, 48), (48, 64), false, Some(0.0), false);
+        let y = model.output_outlets().unwrap()[0];
+        let flat = model
+            .wire_node(
+                "flat",
+                AxisOp::Reshape(1, tvec!(48.to_dim(), 64.to_dim()), tvec!(3072.to_dim())),
+                &[y],
+            )
+            .unwrap();
+        let weights: Vec<f32> = (0..3072 * 512).map(|i| (i as f32 * 0.37).cos()).collect();
+        let w = model
+            .add_const("w", Tensor::from_shape(&[3072, 512], &weights).unwrap())
+            .unwrap();
+        let product = EinSum::new("mk,kn->mn".parse().unwrap(), f32::datum_type());
+        let out = model.wire_node("product", product, &[flat[0], w]).unwrap();
+        model.select_output_outlets(&out).unwrap();
+        let mut model = model.into_decluttered().unwrap();
+        speed_up(&mut model).unwrap();
+        let plan = model.into_optimized().unwrap().into_runnable().unwrap();
+        assert!(splits_over_threads(plan.model()));
+        let x = channel_first_input(&[32, 48, 64]);
+        let values = |outputs: TVec<TValue>| -> Vec<f32> {
+            crate::runtime::output_slice(&outputs[0]).unwrap().to_vec()
+        };
+        let want = values(plan.run(tvec!(x.clone().into())).unwrap());
+        let pool = Executor::multithread(2);
+        std::thread::scope(|scope| {
+            for _ in 0..8 {
+                scope.spawn(|| {
+                    multithread_tract_scope(pool.clone(), || {
+                        for _ in 0..50 {
+                            let got = crate::runtime::run_awake(true, || {
+                                plan.run(tvec!(x.clone().into())).map(values)
+                            });
+                            assert!(close(&want, &got.unwrap()));
+                        }
+                    })
+                });
+            }
+        });
     }
 
     #[test]

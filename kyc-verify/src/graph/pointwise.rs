@@ -251,6 +251,11 @@ impl Op for Pointwise {
 }
 
 impl Pointwise {
+    /// The multiply-adds of one run on an `h`×`w` input.
+    pub fn work(&self, h: usize, w: usize) -> usize {
+        h * w * self.inputs * self.outputs
+    }
+
     /// The weights and biases per tile of 6 output channels.
     fn tiles(&self) -> TractResult<(&[Tile], &[Tile])> {
         let weights = self.tiled_weights.try_as_plain_ram()?.as_slice::<f32>()?;
@@ -325,13 +330,14 @@ impl EvalOp for Pointwise {
         let (h, w) = plane_dims("Pointwise", input.shape(), channels)?;
         let positions = h * w;
         let data = input.try_as_plain_ram()?.as_slice::<f32>()?;
-        let mut out = vec![0f32; outputs * positions];
+        let mut tensor = planes_output(outputs, (h, w), self.batch)?;
+        let out = planes_mut(&mut tensor)?;
         // Each thread takes a share of the positions, in blocks of 16, and
         // works through it a strip at a time: the strip's inputs laid out in
         // blocks (two lanes per channel), then every tile over the strip.
         let strip_blocks = (STRIP_FLOATS / (channels * BLOCK)).max(1);
-        let parallel = positions * channels * outputs >= PARALLEL_WORK;
-        par_spans(&mut out, positions, BLOCK, parallel, |span, slices| {
+        let parallel = self.work(h, w) >= PARALLEL_WORK;
+        par_spans(out, positions, BLOCK, parallel, |span, slices| {
             let blocks = strip_blocks.min(span.len().div_ceil(BLOCK));
             let mut strip = vec![[0f32; 8]; blocks * channels * 2];
             let mut first = span.start;
@@ -360,7 +366,7 @@ impl EvalOp for Pointwise {
             }
             Ok(())
         })?;
-        planes_output(out, outputs, (h, w), self.batch)
+        Ok(tvec!(tensor.into_tvalue()))
     }
 }
 
@@ -445,21 +451,29 @@ pub(super) fn plane_dims(
     Ok((shape[rank - 2], shape[rank - 1]))
 }
 
-/// `out`, `outputs` planes of `oh`×`ow`, as an op's output: `[O, H, W]`, or
-/// `[1, O, H, W]` when `batch`.
+/// A zeroed output of `outputs` planes of `oh`×`ow`: `[O, H, W]`, or `[1,
+/// O, H, W]` when `batch`. Ops write their results into its slice
+/// ([`planes_mut`]) and return it as it is: a `Vec` made into a tensor
+/// would be copied into a fresh, aligned buffer (4 MB for the
+/// anti-spoofing model's first layer, on every run).
 pub(super) fn planes_output(
-    out: Vec<f32>,
     outputs: usize,
     (oh, ow): (usize, usize),
     batch: bool,
-) -> TractResult<TVec<TValue>> {
-    let shape: TVec<usize> = if batch {
-        tvec!(1, outputs, oh, ow)
+) -> TractResult<Tensor> {
+    if batch {
+        Tensor::zero::<f32>(&[1, outputs, oh, ow])
     } else {
-        tvec!(outputs, oh, ow)
-    };
-    let out = tract_ndarray::ArrayD::from_shape_vec(&*shape, out)?;
-    Ok(tvec!(out.into_tensor().into_tvalue()))
+        Tensor::zero::<f32>(&[outputs, oh, ow])
+    }
+}
+
+/// The values of an `f32` output tensor, to write into.
+pub(super) fn planes_mut(tensor: &mut Tensor) -> TractResult<&mut [f32]> {
+    tensor
+        .to_plain_array_view_mut::<f32>()?
+        .into_slice()
+        .context("output planes are not contiguous")
 }
 
 /// The output fact of an op that maps channel-first `f32` planes of a
