@@ -325,16 +325,8 @@ impl OnnxModel {
     pub fn run(&self, shape: &[usize], input: Vec<f32>) -> Result<TVec<TValue>, ModelError> {
         let (plan, awake) = self.planned(shape)?;
         let tensor = self.tensor(shape, input)?;
-        // Outputs leave the run as tensors: a `TValue` may not cross threads.
-        let outputs = run_awake(awake, move || -> TractResult<TVec<Tensor>> {
-            Ok(plan
-                .run(tvec!(tensor.into()))?
-                .into_iter()
-                .map(TValue::into_tensor)
-                .collect())
-        })
-        .map_err(|err| self.inference(&format!("{err:#}")))?;
-        Ok(outputs.into_iter().map(TValue::from).collect())
+        run_awake(awake, move || plan.run(tvec!(tensor.into())))
+            .map_err(|err| self.inference(&format!("{err:#}")))
     }
 
     /// As [`OnnxModel::run`], with every output copied out flat, in the

@@ -16,7 +16,7 @@ use tract_onnx::tract_core::internal::*;
 
 use super::pointwise::{
     BLOCK, Lane, PARALLEL_WORK, Pointwise, STRIP_FLOATS, par_spans, plane_dims, planes_fact,
-    planes_mut, planes_output,
+    planes_mut, planes_shape,
 };
 
 /// A `kernel`×`kernel` convolution of `inputs` channels at stride 1, padded
@@ -192,7 +192,10 @@ impl EvalOp for DenseConv {
         };
         let data = input.try_as_plain_ram()?.as_slice::<f32>()?;
         let outputs = self.pointwise.outputs;
-        let mut tensor = planes_output(outputs, (oh, ow), self.pointwise.batch)?;
+        let mut tensor =
+            self.pointwise
+                .kept
+                .take(&planes_shape(outputs, (oh, ow), self.pointwise.batch))?;
         let out = planes_mut(&mut tensor)?;
         par_spans(
             out,
@@ -201,7 +204,7 @@ impl EvalOp for DenseConv {
             self.work(h, w) >= PARALLEL_WORK,
             |span, slices| self.rows(data, (h, w), ow, span.start / ow..span.end / ow, slices),
         )?;
-        Ok(tvec!(tensor.into_tvalue()))
+        Ok(self.pointwise.kept.keep(tensor))
     }
 }
 

@@ -21,7 +21,7 @@ use tract_onnx::tract_core::internal::*;
 
 use super::pointwise::{
     BLOCK, Clamp, Lane, PARALLEL_WORK, Pointwise, STRIP_FLOATS, par_spans, plane_dims, planes_fact,
-    planes_mut, planes_output,
+    planes_mut, planes_shape,
 };
 
 /// A depthwise convolution of square `kernel`×`kernel` filters (3 or 5) at
@@ -377,7 +377,10 @@ impl EvalOp for DepthwisePointwise {
         };
         let data = input.try_as_plain_ram()?.as_slice::<f32>()?;
         let outputs = self.pointwise.outputs;
-        let mut tensor = planes_output(outputs, (oh, ow), self.pointwise.batch)?;
+        let mut tensor =
+            self.pointwise
+                .kept
+                .take(&planes_shape(outputs, (oh, ow), self.pointwise.batch))?;
         let out = planes_mut(&mut tensor)?;
         let work = self.work(h, w);
         // Input rows are copied into the ring as they are needed.
@@ -390,7 +393,7 @@ impl EvalOp for DepthwisePointwise {
         par_spans(out, oh * ow, ow, work >= PARALLEL_WORK, |span, slices| {
             self.ring_rows((h, w), ow, span.start / ow..span.end / ow, slices, copy)
         })?;
-        Ok(tvec!(tensor.into_tvalue()))
+        Ok(self.pointwise.kept.keep(tensor))
     }
 }
 
@@ -503,7 +506,11 @@ impl EvalOp for InvertedResidual {
         );
         let data = input.try_as_plain_ram()?.as_slice::<f32>()?;
         let outputs = self.body.pointwise.outputs;
-        let mut tensor = planes_output(outputs, (oh, ow), self.body.pointwise.batch)?;
+        let mut tensor = self.body.pointwise.kept.take(&planes_shape(
+            outputs,
+            (oh, ow),
+            self.body.pointwise.batch,
+        ))?;
         let out = planes_mut(&mut tensor)?;
         let work = self.work(h, w);
         par_spans(out, oh * ow, ow, work >= PARALLEL_WORK, |span, slices| {
@@ -514,7 +521,7 @@ impl EvalOp for InvertedResidual {
             let rows = span.start / ow..span.end / ow;
             self.body.ring_rows((h, w), ow, rows, slices, expand)
         })?;
-        Ok(tvec!(tensor.into_tvalue()))
+        Ok(self.body.pointwise.kept.keep(tensor))
     }
 }
 
