@@ -89,7 +89,7 @@ impl DenseConv {
         };
         let block_lanes = self.pointwise.inputs * 2;
         let blocks = ow.div_ceil(BLOCK);
-        let strip_blocks = (STRIP_FLOATS / (block_lanes * 8)).clamp(1, blocks);
+        let strip_blocks = (STRIP_FLOATS / (block_lanes * 8)).clamp(2, blocks.max(2));
         let mut strip = vec![[0f32; 8]; strip_blocks * block_lanes];
         for y in rows.clone() {
             let row_start = (y - rows.start) * ow;

@@ -74,6 +74,8 @@ use tract_onnx::tract_core::ops::nn::DataFormat;
 mod dense;
 mod depthwise_pointwise;
 mod pointwise;
+#[cfg(target_arch = "x86_64")]
+mod wide;
 pub use dense::DenseConv;
 pub use depthwise_pointwise::{Depthwise, DepthwisePointwise, InvertedResidual};
 pub use pointwise::{Clamp, Pointwise};

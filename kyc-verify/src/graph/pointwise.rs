@@ -184,11 +184,12 @@ pub(super) fn multiply_add(sum: &mut Lane, x: &Lane, w: f32) {
 /// the registers into the 6 output rows `out`: `x` is the block's inputs
 /// (two lanes per input channel), `weights` the tile's weights per input
 /// channel. Kept out of line: inlined into the caller's loops, the compiler
-/// no longer holds the sums in vector registers.
+/// no longer holds the sums in vector registers. [`super::wide`] has the
+/// same kernel for AVX-512.
 #[inline(never)]
 // Indexed loops on purpose: see the comment on the epilogue below.
 #[allow(clippy::needless_range_loop)]
-pub(super) fn tile_store(
+fn tile_store(
     x: &[Lane],
     weights: &[[f32; TILE_CHANNELS]],
     bias: &[f32; TILE_CHANNELS],
@@ -235,9 +236,10 @@ pub(super) fn tile_store(
     }
 }
 
-/// The block of 16 values of `plane` from `start`, when there is one.
-fn whole_block(plane: &mut [f32], start: usize) -> Option<&mut [f32; BLOCK]> {
-    plane.get_mut(start..start + BLOCK)?.try_into().ok()
+/// The `N` values of `plane` from `start` (a block, or two), when there
+/// are so many.
+fn whole<const N: usize>(plane: &mut [f32], start: usize) -> Option<&mut [f32; N]> {
+    plane.get_mut(start..start + N)?.try_into().ok()
 }
 
 impl Op for Pointwise {
@@ -279,33 +281,52 @@ impl Pointwise {
         place: impl Fn(usize) -> (usize, usize),
         out: &mut [&mut [f32]],
     ) -> TractResult<()> {
+        #[cfg(target_arch = "x86_64")]
+        if super::wide::available() {
+            return self.sweep_pairs(strip, place, out);
+        }
+        self.sweep_lanes(strip, place, out)
+    }
+
+    /// [`Pointwise::sweep`] in vectors of eight, a block at a time.
+    fn sweep_lanes(
+        &self,
+        strip: &[Lane],
+        place: impl Fn(usize) -> (usize, usize),
+        out: &mut [&mut [f32]],
+    ) -> TractResult<()> {
         let (weights, bias) = self.tiles()?;
         let channels = self.inputs;
         let mut spare = [[0f32; BLOCK]; TILE_CHANNELS];
+        let lanes = channels * 2;
+        let count = strip.len() / lanes;
+        let block = |b: usize| &strip[b * lanes..][..lanes];
         for (tile, tile_out) in out.chunks_mut(TILE_CHANNELS).enumerate() {
             let tile_weights = &weights[tile * channels..][..channels];
-            for (b, block) in strip.chunks_exact(channels * 2).enumerate() {
+            let mut b = 0;
+            while b < count {
                 let (start, len) = place(b);
                 if len == BLOCK
                     && let [p0, p1, p2, p3, p4, p5] = &mut *tile_out
                     && let (Some(r0), Some(r1), Some(r2), Some(r3), Some(r4), Some(r5)) = (
-                        whole_block(p0, start),
-                        whole_block(p1, start),
-                        whole_block(p2, start),
-                        whole_block(p3, start),
-                        whole_block(p4, start),
-                        whole_block(p5, start),
+                        whole(p0, start),
+                        whole(p1, start),
+                        whole(p2, start),
+                        whole(p3, start),
+                        whole(p4, start),
+                        whole(p5, start),
                     )
                 {
                     let rows = [r0, r1, r2, r3, r4, r5];
-                    tile_store(block, tile_weights, &bias[tile], self.clamp, rows);
+                    tile_store(block(b), tile_weights, &bias[tile], self.clamp, rows);
+                    b += 1;
                     continue;
                 }
                 // The last tile (fewer than 6 channels) or a block cut by
                 // the end of a row: into spare rows, then copied.
                 let [s0, s1, s2, s3, s4, s5] = &mut spare;
                 tile_store(
-                    block,
+                    block(b),
                     tile_weights,
                     &bias[tile],
                     self.clamp,
@@ -319,6 +340,84 @@ impl Pointwise {
                     } else {
                         plane[start..start + len].copy_from_slice(&values[..len]);
                     }
+                }
+                b += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Pointwise::sweep`] on a CPU with AVX-512: blocks two at a time
+    /// where they lie side by side in the output, so that the kernel keeps
+    /// 12 sums in flight ([`super::wide::tile_store_pair`]).
+    #[cfg(target_arch = "x86_64")]
+    fn sweep_pairs(
+        &self,
+        strip: &[Lane],
+        place: impl Fn(usize) -> (usize, usize),
+        out: &mut [&mut [f32]],
+    ) -> TractResult<()> {
+        use super::wide::{tile_store, tile_store_pair};
+        let (weights, bias) = self.tiles()?;
+        let channels = self.inputs;
+        let lanes = channels * 2;
+        let count = strip.len() / lanes;
+        let block = |b: usize| &strip[b * lanes..][..lanes];
+        let mut spare = [[0f32; 2 * BLOCK]; TILE_CHANNELS];
+        for (tile, tile_out) in out.chunks_mut(TILE_CHANNELS).enumerate() {
+            let (weights, bias) = (&weights[tile * channels..][..channels], &bias[tile]);
+            let mut b = 0;
+            while b < count {
+                let (start, len) = place(b);
+                let paired = len == BLOCK && b + 1 < count && place(b + 1).0 == start + BLOCK;
+                let len = if paired { BLOCK + place(b + 1).1 } else { len };
+                if len == 2 * BLOCK
+                    && let [p0, p1, p2, p3, p4, p5] = &mut *tile_out
+                    && let (Some(r0), Some(r1), Some(r2), Some(r3), Some(r4), Some(r5)) = (
+                        whole(p0, start),
+                        whole(p1, start),
+                        whole(p2, start),
+                        whole(p3, start),
+                        whole(p4, start),
+                        whole(p5, start),
+                    )
+                {
+                    let rows = [r0, r1, r2, r3, r4, r5];
+                    tile_store_pair([block(b), block(b + 1)], weights, bias, self.clamp, rows);
+                    b += 2;
+                    continue;
+                }
+                if len == BLOCK
+                    && let [p0, p1, p2, p3, p4, p5] = &mut *tile_out
+                    && let (Some(r0), Some(r1), Some(r2), Some(r3), Some(r4), Some(r5)) = (
+                        whole(p0, start),
+                        whole(p1, start),
+                        whole(p2, start),
+                        whole(p3, start),
+                        whole(p4, start),
+                        whole(p5, start),
+                    )
+                {
+                    let rows = [r0, r1, r2, r3, r4, r5];
+                    tile_store(block(b), weights, bias, self.clamp, rows);
+                    b += 1;
+                    continue;
+                }
+                // A tile of fewer than 6 channels, or a block cut by the end
+                // of a row: into spare rows, then copied.
+                let [s0, s1, s2, s3, s4, s5] = &mut spare;
+                if paired {
+                    let rows = [s0, s1, s2, s3, s4, s5];
+                    tile_store_pair([block(b), block(b + 1)], weights, bias, self.clamp, rows);
+                    b += 2;
+                } else {
+                    let rows =
+                        [s0, s1, s2, s3, s4, s5].map(|s| &mut s.as_chunks_mut::<BLOCK>().0[0]);
+                    tile_store(block(b), weights, bias, self.clamp, rows);
+                    b += 1;
+                }
+                for (plane, values) in tile_out.iter_mut().zip(&spare) {
+                    plane[start..start + len].copy_from_slice(&values[..len]);
                 }
             }
         }
@@ -340,7 +439,7 @@ impl EvalOp for Pointwise {
         // Each thread takes a share of the positions, in blocks of 16, and
         // works through it a strip at a time: the strip's inputs laid out in
         // blocks (two lanes per channel), then every tile over the strip.
-        let strip_blocks = (STRIP_FLOATS / (channels * BLOCK)).max(1);
+        let strip_blocks = (STRIP_FLOATS / (channels * BLOCK)).max(2);
         let parallel = self.work(h, w) >= PARALLEL_WORK;
         par_spans(out, positions, BLOCK, parallel, |span, slices| {
             let blocks = strip_blocks.min(span.len().div_ceil(BLOCK));
@@ -691,5 +790,96 @@ mod tests {
         // What was admitted is given back: a small one is kept again.
         drop(kept.keep(filled(&[1, 2, 2], 1.0)));
         assert_eq!(values(&kept.take(&[1, 2, 2]).unwrap()), vec![1.0; 4]);
+    }
+
+    /// A strip of `count` blocks of `channels` inputs, varied values.
+    fn strip(count: usize, channels: usize) -> Vec<Lane> {
+        (0..count * channels * 2)
+            .map(|i| std::array::from_fn(|j| ((i * 8 + j) * 7919 % 997) as f32 / 250.0 - 2.0))
+            .collect()
+    }
+
+    /// Every position each output plane of `pointwise` gets from `sweep`
+    /// over `strip` at `places`, computed one multiply-add at a time;
+    /// positions no block covers keep 7.
+    fn expected(
+        pointwise: &Pointwise,
+        weights: &[f32],
+        bias: &[f32],
+        strip: &[Lane],
+        places: &[(usize, usize)],
+        len: usize,
+    ) -> Vec<Vec<f32>> {
+        let channels = pointwise.inputs;
+        (0..pointwise.outputs)
+            .map(|o| {
+                let mut plane = vec![7.0; len];
+                for (b, &(start, n)) in places.iter().enumerate() {
+                    let block = strip[b * channels * 2..][..channels * 2].as_flattened();
+                    for j in 0..n {
+                        let mut sum = bias[o];
+                        for c in 0..channels {
+                            sum = block[c * BLOCK + j].mul_add(weights[o * channels + c], sum);
+                        }
+                        plane[start + j] = sum.max(pointwise.clamp.low).min(pointwise.clamp.high);
+                    }
+                }
+                plane
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_sweep_computes_each_covered_position_and_no_other() {
+        // Side by side, a block cut short, then one apart from the last.
+        let places = [
+            (0, 16),
+            (16, 16),
+            (32, 16),
+            (48, 9),
+            (64, 16),
+            (96, 16),
+            (112, 16),
+        ];
+        let len = 128;
+        for (channels, outputs) in [(1, 1), (3, 6), (27, 13), (64, 32), (5, 7)] {
+            let weights: Vec<f32> = (0..outputs * channels)
+                .map(|i| (i * 31 % 17) as f32 / 8.0 - 1.0)
+                .collect();
+            let bias: Vec<f32> = (0..outputs).map(|o| o as f32 / 4.0 - 0.5).collect();
+            let weights_tensor = Tensor::from_shape(&[outputs, channels], &weights).unwrap();
+            for clamp in [
+                Clamp::NONE,
+                Clamp {
+                    low: 0.0,
+                    high: 6.0,
+                },
+            ] {
+                let pointwise = Pointwise::new(&weights_tensor, &bias, clamp, false).unwrap();
+                let strip = strip(places.len(), channels);
+                let want = expected(&pointwise, &weights, &bias, &strip, &places, len);
+                let place = |b: usize| places[b];
+                let mut sweeps: Vec<(&str, Vec<Vec<f32>>)> = Vec::new();
+                let mut planes = vec![vec![7.0; len]; outputs];
+                let mut out: Vec<&mut [f32]> = planes.iter_mut().map(|p| &mut p[..]).collect();
+                pointwise.sweep_lanes(&strip, place, &mut out).unwrap();
+                sweeps.push(("eight lanes", planes));
+                #[cfg(target_arch = "x86_64")]
+                if super::super::wide::available() {
+                    let mut planes = vec![vec![7.0; len]; outputs];
+                    let mut out: Vec<&mut [f32]> = planes.iter_mut().map(|p| &mut p[..]).collect();
+                    pointwise.sweep_pairs(&strip, place, &mut out).unwrap();
+                    sweeps.push(("AVX-512 pairs", planes));
+                } else {
+                    eprintln!("no AVX-512 on this CPU: its kernels are not tested");
+                }
+                for (name, planes) in sweeps {
+                    assert_eq!(
+                        planes, want,
+                        "{name}, {channels} → {outputs} channels, {clamp}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -1,0 +1,162 @@
+//! The tile kernel of [`super::pointwise::tile_store`] for CPUs with
+//! AVX-512, chosen at run time.
+//!
+//! The build targets x86-64-v3 (AVX2), so that it runs on any x86 CPU of the
+//! last ten years; there a block of 16 positions is two 256-bit vectors.
+//! Where the CPU also has AVX-512 (Intel Xeon since Skylake, AMD Zen 4), a
+//! block is one 512-bit register and each multiply-add does twice the work.
+//! The code is the same plain Rust as the portable kernel, in a function
+//! compiled with the wider instruction set; the only `unsafe` of the
+//! workspace is their call, after the CPU has been asked.
+//!
+//! Measured by `cargo xtask bench pipeline` on the same machine and minute:
+//! see the README's performance section.
+
+use super::pointwise::{BLOCK, Clamp, Lane, TILE_CHANNELS};
+
+/// Whether this CPU runs [`tile_store`]. The answer is cached by the
+/// standard library after the first question.
+pub(super) fn available() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f")
+}
+
+/// As [`super::pointwise::tile_store`]; the caller has checked
+/// [`available`].
+pub(super) fn tile_store(
+    x: &[Lane],
+    weights: &[[f32; TILE_CHANNELS]],
+    bias: &[f32; TILE_CHANNELS],
+    clamp: Clamp,
+    out: [&mut [f32; BLOCK]; TILE_CHANNELS],
+) {
+    assert!(available(), "AVX-512 tile kernel on a CPU without AVX-512F");
+    // SAFETY: `tile_store_512` is safe Rust compiled with AVX-512F enabled;
+    // calling it is sound on a CPU that has the feature, asserted above.
+    #[allow(unsafe_code)]
+    unsafe {
+        tile_store_512(x, weights, bias, clamp, out)
+    }
+}
+
+/// The sums of one tile: 6 output channels over one block of 16 positions,
+/// a 512-bit register each. Indexed loops over fixed-size arrays, as in the
+/// portable kernel, so that the sums stay in registers.
+#[target_feature(enable = "avx512f")]
+#[inline(never)]
+#[allow(clippy::needless_range_loop)]
+fn tile_store_512(
+    x: &[Lane],
+    weights: &[[f32; TILE_CHANNELS]],
+    bias: &[f32; TILE_CHANNELS],
+    clamp: Clamp,
+    out: [&mut [f32; BLOCK]; TILE_CHANNELS],
+) {
+    let (blocks, _) = x.as_flattened().as_chunks::<BLOCK>();
+    let mut s = [[0f32; BLOCK]; TILE_CHANNELS];
+    for o in 0..TILE_CHANNELS {
+        s[o] = [bias[o]; BLOCK];
+    }
+    for (x, w) in blocks.iter().zip(weights) {
+        for o in 0..TILE_CHANNELS {
+            multiply_add(&mut s[o], x, w[o]);
+        }
+    }
+    let (low, high) = (clamp.low, clamp.high);
+    let floor = low != f32::NEG_INFINITY;
+    let ceiling = high != f32::INFINITY;
+    for o in 0..TILE_CHANNELS {
+        if floor {
+            for j in 0..BLOCK {
+                s[o][j] = s[o][j].max(low);
+            }
+        }
+        if ceiling {
+            for j in 0..BLOCK {
+                s[o][j] = s[o][j].min(high);
+            }
+        }
+    }
+    let [r0, r1, r2, r3, r4, r5] = out;
+    for (o, row) in [r0, r1, r2, r3, r4, r5].into_iter().enumerate() {
+        *row = s[o];
+    }
+}
+
+/// [`tile_store`] over two blocks that lie side by side in the output: `x`
+/// the two blocks' inputs, `out` the 32 values of each of the 6 output
+/// rows. Twelve sums in flight instead of six: a multiply-add takes four
+/// cycles and two start each cycle, so six sums leave the units idle a
+/// quarter of the time.
+pub(super) fn tile_store_pair(
+    x: [&[Lane]; 2],
+    weights: &[[f32; TILE_CHANNELS]],
+    bias: &[f32; TILE_CHANNELS],
+    clamp: Clamp,
+    out: [&mut [f32; 2 * BLOCK]; TILE_CHANNELS],
+) {
+    assert!(available(), "AVX-512 tile kernel on a CPU without AVX-512F");
+    // SAFETY: as in `tile_store`.
+    #[allow(unsafe_code)]
+    unsafe {
+        tile_store_pair_512(x, weights, bias, clamp, out)
+    }
+}
+
+#[target_feature(enable = "avx512f")]
+#[inline(never)]
+#[allow(clippy::needless_range_loop)]
+fn tile_store_pair_512(
+    x: [&[Lane]; 2],
+    weights: &[[f32; TILE_CHANNELS]],
+    bias: &[f32; TILE_CHANNELS],
+    clamp: Clamp,
+    out: [&mut [f32; 2 * BLOCK]; TILE_CHANNELS],
+) {
+    let (first, _) = x[0].as_flattened().as_chunks::<BLOCK>();
+    let (second, _) = x[1].as_flattened().as_chunks::<BLOCK>();
+    // Two arrays of sums, not one of pairs: indexed that way the compiler
+    // kept them on the stack, one float at a time.
+    let mut s = [[0f32; BLOCK]; TILE_CHANNELS];
+    let mut t = [[0f32; BLOCK]; TILE_CHANNELS];
+    for o in 0..TILE_CHANNELS {
+        s[o] = [bias[o]; BLOCK];
+        t[o] = [bias[o]; BLOCK];
+    }
+    for ((a, b), w) in first.iter().zip(second).zip(weights) {
+        for o in 0..TILE_CHANNELS {
+            multiply_add(&mut s[o], a, w[o]);
+            multiply_add(&mut t[o], b, w[o]);
+        }
+    }
+    let (low, high) = (clamp.low, clamp.high);
+    let floor = low != f32::NEG_INFINITY;
+    let ceiling = high != f32::INFINITY;
+    for o in 0..TILE_CHANNELS {
+        if floor {
+            for j in 0..BLOCK {
+                s[o][j] = s[o][j].max(low);
+                t[o][j] = t[o][j].max(low);
+            }
+        }
+        if ceiling {
+            for j in 0..BLOCK {
+                s[o][j] = s[o][j].min(high);
+                t[o][j] = t[o][j].min(high);
+            }
+        }
+    }
+    let [r0, r1, r2, r3, r4, r5] = out;
+    for (o, row) in [r0, r1, r2, r3, r4, r5].into_iter().enumerate() {
+        let (left, right) = row.split_at_mut(BLOCK);
+        left.copy_from_slice(&s[o]);
+        right.copy_from_slice(&t[o]);
+    }
+}
+
+/// `sum += x · w`, one vector.
+#[inline(always)]
+fn multiply_add(sum: &mut [f32; BLOCK], x: &[f32; BLOCK], w: f32) {
+    for j in 0..BLOCK {
+        sum[j] = x[j].mul_add(w, sum[j]);
+    }
+}
