@@ -21,13 +21,16 @@ use super::pointwise::{
 
 /// A `kernel`×`kernel` convolution of `inputs` channels at stride 1, padded
 /// by `pads` (top, left, bottom, right); `pointwise` holds its weights as
-/// `[O, inputs·kernel²]`, its bias and activation.
+/// `[O, inputs·kernel²]`, its bias and activation. When `pooled`, a 2×2
+/// max-pooling at stride 2 follows in the same pass: each pair of output
+/// rows is computed into a scratch and only their maxima are written.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DenseConv {
     pub inputs: usize,
     pub kernel: usize,
     pub pads: [usize; 4],
     pub pointwise: Pointwise,
+    pub pooled: bool,
 }
 
 impl DenseConv {
@@ -54,10 +57,30 @@ impl DenseConv {
             kernel,
             pads,
             pointwise,
+            pooled: false,
         })
     }
 
-    /// The output height and width for an `h`×`w` input.
+    /// The convolution followed by a 2×2 max-pooling at stride 2 (a last
+    /// odd row or column is dropped, as an unpadded pooling does).
+    pub fn with_pooling(self) -> Self {
+        Self {
+            pooled: true,
+            ..self
+        }
+    }
+
+    /// The op's output height and width for an `h`×`w` input: the
+    /// convolution's, halved when pooled.
+    pub fn pooled_dims(&self, h: usize, w: usize) -> Option<(usize, usize)> {
+        let (oh, ow) = self.output_dims(h, w)?;
+        if !self.pooled {
+            return Some((oh, ow));
+        }
+        (oh >= 2 && ow >= 2).then_some((oh / 2, ow / 2))
+    }
+
+    /// The convolution's output height and width for an `h`×`w` input.
     pub fn output_dims(&self, h: usize, w: usize) -> Option<(usize, usize)> {
         let k = self.kernel;
         let height = h + self.pads[0] + self.pads[2];
@@ -106,6 +129,43 @@ impl DenseConv {
                 };
                 self.pointwise.sweep(strip, place, out)?;
                 first = last;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl DenseConv {
+    /// Pooled output rows `rows`: the convolution's rows `2y` and `2y + 1`
+    /// of every channel into a scratch, then the maximum of each 2×2 square
+    /// into `out[o]`, which holds pooled channel `o` from row `rows.start`
+    /// on. The convolution's rows never reach memory beyond the cache.
+    fn pooled_rows(
+        &self,
+        input: &[f32],
+        (h, w): (usize, usize),
+        ow: usize,
+        rows: Range<usize>,
+        out: &mut [&mut [f32]],
+    ) -> TractResult<()> {
+        let pw = ow / 2;
+        let mut scratch = vec![0f32; out.len() * 2 * ow];
+        for y in rows.clone() {
+            {
+                let mut pair: Vec<&mut [f32]> = scratch.chunks_exact_mut(2 * ow).collect();
+                self.rows(input, (h, w), ow, 2 * y..2 * y + 2, &mut pair)?;
+            }
+            let at = (y - rows.start) * pw;
+            for (plane, pair) in out.iter_mut().zip(scratch.chunks_exact(2 * ow)) {
+                let (upper, lower) = pair.split_at(ow);
+                let pooled = &mut plane[at..at + pw];
+                for ((o, a), b) in pooled
+                    .iter_mut()
+                    .zip(upper.chunks_exact(2))
+                    .zip(lower.chunks_exact(2))
+                {
+                    *o = a[0].max(a[1]).max(b[0].max(b[1]));
+                }
             }
         }
         Ok(())
@@ -170,10 +230,15 @@ impl Op for DenseConv {
 
     fn info(&self) -> TractResult<Vec<String>> {
         Ok(vec![format!(
-            "{k}×{k}, {} → {} channels{}",
+            "{k}×{k}, {} → {} channels{}{}",
             self.inputs,
             self.pointwise.outputs,
             self.pointwise.clamp,
+            if self.pooled {
+                ", then 2×2 max-pooling"
+            } else {
+                ""
+            },
             k = self.kernel
         )])
     }
@@ -192,18 +257,24 @@ impl EvalOp for DenseConv {
         };
         let data = input.try_as_plain_ram()?.as_slice::<f32>()?;
         let outputs = self.pointwise.outputs;
+        let Some((ph, pw)) = self.pooled_dims(h, w) else {
+            bail!("DenseConv: a {h}×{w} input is too small to pool its output");
+        };
         let mut tensor =
             self.pointwise
                 .kept
-                .take(&planes_shape(outputs, (oh, ow), self.pointwise.batch))?;
+                .take(&planes_shape(outputs, (ph, pw), self.pointwise.batch))?;
         let out = planes_mut(&mut tensor)?;
-        par_spans(
-            out,
-            oh * ow,
-            ow,
-            self.work(h, w) >= PARALLEL_WORK,
-            |span, slices| self.rows(data, (h, w), ow, span.start / ow..span.end / ow, slices),
-        )?;
+        let parallel = self.work(h, w) >= PARALLEL_WORK;
+        if self.pooled {
+            par_spans(out, ph * pw, pw, parallel, |span, slices| {
+                self.pooled_rows(data, (h, w), ow, span.start / pw..span.end / pw, slices)
+            })?;
+        } else {
+            par_spans(out, oh * ow, ow, parallel, |span, slices| {
+                self.rows(data, (h, w), ow, span.start / ow..span.end / ow, slices)
+            })?;
+        }
         Ok(self.pointwise.kept.keep(tensor))
     }
 }
@@ -212,7 +283,7 @@ impl TypedOp for DenseConv {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
         let (outputs, batch) = (self.pointwise.outputs, self.pointwise.batch);
         planes_fact("DenseConv", inputs[0], outputs, batch, |h, w| {
-            self.output_dims(h, w)
+            self.pooled_dims(h, w)
         })
     }
 

@@ -135,6 +135,7 @@ pub fn speed_up(model: &mut TypedModel) -> TractResult<()> {
     // become `Pointwise`.
     Rewriter::<()>::default()
         .with_rule_for("inverted-residual", inverted_residual)
+        .with_rule_for("pooled-dense-conv", pooled_dense_conv)
         .rewrite(&(), model)
 }
 
@@ -565,6 +566,36 @@ fn dense_conv(
     let tap = patch.tap_model(model, node.inputs[0])?;
     let wire = patch.wire_node(name, op, &[tap])?[0];
     patch.shunt_outside(model, conv.last.id.into(), wire)?;
+    Ok(Some(patch))
+}
+
+/// A [`PairMax`] whose input is a [`DenseConv`] it alone reads becomes part
+/// of that convolution, with the activation after the pooling: a clamp is
+/// monotonic, so clamping the maxima is taking the maxima of the clamped.
+fn pooled_dense_conv(
+    _: &(),
+    model: &TypedModel,
+    node: &TypedNode,
+    name: &str,
+    _: &PairMax,
+) -> TractResult<Option<TypedModelPatch>> {
+    let producer = model.node(node.inputs[0].node);
+    let Some(conv) = producer.op_as::<DenseConv>() else {
+        return Ok(None);
+    };
+    if conv.pooled
+        || producer.outputs[0].successors.len() != 1
+        || model.output_outlets()?.contains(&node.inputs[0])
+    {
+        return Ok(None);
+    }
+    let (after, last) = clamp_after(model, node)?;
+    let mut op = conv.clone().with_pooling();
+    op.pointwise.clamp = op.pointwise.clamp.then_max(after.low).then_min(after.high);
+    let mut patch = TypedModelPatch::default();
+    let tap = patch.tap_model(model, producer.inputs[0])?;
+    let wire = patch.wire_node(name, op, &[tap])?[0];
+    patch.shunt_outside(model, last.id.into(), wire)?;
     Ok(Some(patch))
 }
 
@@ -2106,6 +2137,54 @@ mod tests {
             if batch {
                 shape.insert(0, 1);
             }
+            same_on_one_and_two_threads(plain, rewritten, &shape, &case);
+        }
+    }
+
+    #[test]
+    fn a_max_pooling_after_a_dense_convolution_joins_it() {
+        use tract_onnx::tract_core::ops::math;
+        let cases = [
+            // channels, plane, pads, relu before the pooling, relu after
+            ((3, 8), (12, 13), [1, 1, 1, 1], true, false),
+            ((3, 8), (12, 13), [0, 0, 0, 0], false, true),
+            ((5, 7), (9, 22), [1, 0, 1, 2], false, false),
+            ((64, 32), (63, 63), [0, 0, 0, 0], false, true),
+        ];
+        for (channels, plane, pads, relu_before, relu_after) in cases {
+            let case = format!("{channels:?} {plane:?} pads {pads:?} {relu_before} {relu_after}");
+            let mut plain = dense_model(channels, plane, 3, pads, false, relu_before, true);
+            let conv = plain.output_outlets().unwrap()[0];
+            let pool = MaxPool {
+                pool_spec: PoolSpec {
+                    data_format: DataFormat::NCHW,
+                    kernel_shape: tvec!(2, 2),
+                    padding: PaddingSpec::Valid,
+                    dilations: None,
+                    strides: Some(tvec!(2, 2)),
+                    input_channels: channels.1,
+                    output_channels: channels.1,
+                },
+                with_index_outputs: None,
+            };
+            let mut y = plain.wire_node("pool", pool, &[conv]).unwrap()[0];
+            if relu_after {
+                let zero = plain
+                    .add_const(
+                        "zero.after",
+                        Tensor::from_shape(&[1, 1, 1, 1], &[0f32]).unwrap(),
+                    )
+                    .unwrap();
+                let max = TypedBinOp(Box::new(math::Max), None);
+                y = plain.wire_node("relu.after", max, &[y, zero]).unwrap()[0];
+            }
+            plain.select_output_outlets(&[y]).unwrap();
+            let mut rewritten = plain.clone().into_decluttered().unwrap();
+            speed_up(&mut rewritten).unwrap();
+            assert_eq!(count::<DenseConv>(&rewritten), 1, "{case}\n{rewritten}");
+            assert_eq!(count::<PairMax>(&rewritten), 0, "{case}\n{rewritten}");
+            assert_eq!(count::<TypedBinOp>(&rewritten), 0, "{case}\n{rewritten}");
+            let shape = [1, channels.0, plane.0, plane.1];
             same_on_one_and_two_threads(plain, rewritten, &shape, &case);
         }
     }
