@@ -1,5 +1,5 @@
 //! [`DenseConv`]: a full (not depthwise) 3×3 or 5×5 convolution at stride 1
-//! over channel-first `f32` planes, with its bias and activation, on
+//! or 2 over channel-first `f32` planes, with its bias and activation, on
 //! [`Pointwise`]'s tiles.
 //!
 //! tract runs such a convolution as a matrix product over a lazily unfolded
@@ -19,8 +19,8 @@ use super::pointwise::{
     planes_mut, planes_shape,
 };
 
-/// A `kernel`×`kernel` convolution of `inputs` channels at stride 1, padded
-/// by `pads` (top, left, bottom, right); `pointwise` holds its weights as
+/// A `kernel`×`kernel` convolution of `inputs` channels at `stride` (1 or
+/// 2, on both axes), padded by `pads` (top, left, bottom, right); `pointwise` holds its weights as
 /// `[O, inputs·kernel²]`, its bias and activation. When `pooled`, a 2×2
 /// max-pooling at stride 2 follows in the same pass: each pair of output
 /// rows is computed into a scratch and only their maxima are written.
@@ -28,33 +28,35 @@ use super::pointwise::{
 pub struct DenseConv {
     pub inputs: usize,
     pub kernel: usize,
+    pub stride: usize,
     pub pads: [usize; 4],
     pub pointwise: Pointwise,
     pub pooled: bool,
 }
 
 impl DenseConv {
-    pub fn supported(kernel: usize) -> bool {
-        matches!(kernel, 3 | 5)
+    pub fn supported(kernel: usize, stride: usize) -> bool {
+        matches!(kernel, 3 | 5) && matches!(stride, 1 | 2)
     }
 
     pub fn new(
         inputs: usize,
-        kernel: usize,
+        (kernel, stride): (usize, usize),
         pads: [usize; 4],
         pointwise: Pointwise,
     ) -> TractResult<Self> {
         ensure!(
-            Self::supported(kernel)
+            Self::supported(kernel, stride)
                 && pointwise.inputs == inputs * kernel * kernel
                 && pads.iter().all(|&p| p < kernel),
-            "no dense {kernel}×{kernel} convolution of {inputs} channels with pads {pads:?} \
-             over {} weights per output",
+            "no dense {kernel}×{kernel} convolution at stride {stride} of {inputs} channels \
+             with pads {pads:?} over {} weights per output",
             pointwise.inputs
         );
         Ok(Self {
             inputs,
             kernel,
+            stride,
             pads,
             pointwise,
             pooled: false,
@@ -82,10 +84,10 @@ impl DenseConv {
 
     /// The convolution's output height and width for an `h`×`w` input.
     pub fn output_dims(&self, h: usize, w: usize) -> Option<(usize, usize)> {
-        let k = self.kernel;
+        let (k, s) = (self.kernel, self.stride);
         let height = h + self.pads[0] + self.pads[2];
         let width = w + self.pads[1] + self.pads[3];
-        (height >= k && width >= k).then(|| (height - k + 1, width - k + 1))
+        (height >= k && width >= k).then(|| ((height - k) / s + 1, (width - k) / s + 1))
     }
 
     /// The multiply-adds of one run on an `h`×`w` input.
@@ -106,9 +108,11 @@ impl DenseConv {
         rows: Range<usize>,
         out: &mut [&mut [f32]],
     ) -> TractResult<()> {
-        let unfold = match self.kernel {
-            3 => unfold_block::<3>,
-            _ => unfold_block::<5>,
+        let unfold = match (self.kernel, self.stride) {
+            (3, 1) => unfold_block::<3, 1>,
+            (5, 1) => unfold_block::<5, 1>,
+            (3, _) => unfold_block::<3, 2>,
+            _ => unfold_block::<5, 2>,
         };
         let block_lanes = self.pointwise.inputs * 2;
         let blocks = ow.div_ceil(BLOCK);
@@ -175,7 +179,7 @@ impl DenseConv {
 /// Unfolds the inputs of output row `y`, columns `j0 .. j0 + 16`: for each
 /// input channel, kernel row and kernel column, the 16 input values that
 /// tap multiplies, as two lanes (zeros in the padding).
-fn unfold_block<const K: usize>(
+fn unfold_block<const K: usize, const S: usize>(
     input: &[f32],
     (h, w): (usize, usize),
     pads: [usize; 4],
@@ -183,12 +187,13 @@ fn unfold_block<const K: usize>(
     j0: usize,
     out: &mut [Lane],
 ) {
-    let len = BLOCK + K - 1;
-    let start = j0 as isize - pads[1] as isize;
+    // The input columns the block's taps reach: 16 outputs `S` apart.
+    let len = S * (BLOCK - 1) + K;
+    let start = (j0 * S) as isize - pads[1] as isize;
     let interior = start >= 0 && start as usize + len <= w;
     let mut offsets = [None; K];
     for (ky, offset) in offsets.iter_mut().enumerate() {
-        let iy = (y + ky) as isize - pads[0] as isize;
+        let iy = (y * S + ky) as isize - pads[0] as isize;
         if iy >= 0 && (iy as usize) < h {
             *offset = Some(iy as usize * w);
         }
@@ -215,9 +220,15 @@ fn unfold_block<const K: usize>(
                 &window[..len]
             };
             for (kx, pair) in lanes.chunks_exact_mut(2).enumerate() {
-                let values = &row[kx..kx + BLOCK];
-                pair[0].copy_from_slice(&values[..8]);
-                pair[1].copy_from_slice(&values[8..]);
+                if S == 1 {
+                    let values = &row[kx..kx + BLOCK];
+                    pair[0].copy_from_slice(&values[..8]);
+                    pair[1].copy_from_slice(&values[8..]);
+                } else {
+                    for (j, value) in pair.as_flattened_mut().iter_mut().enumerate() {
+                        *value = row[kx + S * j];
+                    }
+                }
             }
         }
     }
@@ -230,7 +241,12 @@ impl Op for DenseConv {
 
     fn info(&self) -> TractResult<Vec<String>> {
         Ok(vec![format!(
-            "{k}×{k}, {} → {} channels{}{}",
+            "{k}×{k}{}, {} → {} channels{}{}",
+            if self.stride > 1 {
+                format!(" at stride {}", self.stride)
+            } else {
+                String::new()
+            },
             self.inputs,
             self.pointwise.outputs,
             self.pointwise.clamp,

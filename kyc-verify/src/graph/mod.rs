@@ -526,7 +526,7 @@ fn folded_conv<'m>(
     }))
 }
 
-/// A full 3×3 or 5×5 convolution at stride 1 (with its batch normalisation
+/// A full 3×3 or 5×5 convolution at stride 1 or 2 (with its batch normalisation
 /// and activation, see [`folded_conv`]) becomes a [`DenseConv`].
 fn dense_conv(
     _: &(),
@@ -541,7 +541,7 @@ fn dense_conv(
     let Some(conv) = folded_conv(model, node, op)? else {
         return Ok(None);
     };
-    if conv.stride != 1 || !DenseConv::supported(conv.kernel) {
+    if !DenseConv::supported(conv.kernel, conv.stride) {
         return Ok(None);
     }
     let (inputs, outputs) = (op.input_channels(), op.output_channels());
@@ -555,7 +555,7 @@ fn dense_conv(
     }
     let weights = Tensor::from_shape(&[outputs, inputs * conv.kernel.pow(2)], &conv.weights)?;
     let pointwise = Pointwise::new(&weights, &conv.bias, conv.clamp, rank == 4)?;
-    let op = DenseConv::new(inputs, conv.kernel, conv.pads, pointwise)?;
+    let op = DenseConv::new(inputs, (conv.kernel, conv.stride), conv.pads, pointwise)?;
     let rank_in = conv.shape.len();
     if op.output_dims(conv.shape[rank_in - 2], conv.shape[rank_in - 1])
         != Some((produced[rank - 2], produced[rank - 1]))
@@ -2042,7 +2042,7 @@ mod tests {
     fn dense_model(
         (inputs, outputs): (usize, usize),
         (h, w): (usize, usize),
-        kernel: usize,
+        (kernel, stride): (usize, usize),
         pads: [usize; 4],
         batch_norm: bool,
         relu: bool,
@@ -2075,7 +2075,7 @@ mod tests {
                 kernel_shape: tvec!(kernel, kernel),
                 padding: PaddingSpec::Explicit(tvec!(pads[0], pads[1]), tvec!(pads[2], pads[3])),
                 dilations: None,
-                strides: Some(tvec!(1, 1)),
+                strides: Some(tvec!(stride, stride)),
                 input_channels: inputs,
                 output_channels: outputs,
             },
@@ -2115,16 +2115,21 @@ mod tests {
     #[test]
     fn dense_convolution_computes_what_tract_does() {
         let cases = [
-            // channels, plane, kernel, pads, batch norm, relu, batch
-            ((96, 24), (20, 40), 3, [1, 1, 1, 1], false, false, true),
-            ((3, 7), (9, 13), 3, [0, 0, 0, 0], true, true, true),
-            ((5, 13), (17, 35), 3, [1, 0, 1, 2], false, true, false),
-            ((4, 6), (12, 23), 5, [2, 2, 2, 2], true, false, true),
-            ((24, 24), (30, 50), 3, [1, 1, 1, 1], false, true, true),
+            // channels, plane, kernel and stride, pads, batch norm, relu, batch
+            ((96, 24), (20, 40), (3, 1), [1, 1, 1, 1], false, false, true),
+            ((3, 7), (9, 13), (3, 1), [0, 0, 0, 0], true, true, true),
+            ((5, 13), (17, 35), (3, 1), [1, 0, 1, 2], false, true, false),
+            ((4, 6), (12, 23), (5, 1), [2, 2, 2, 2], true, false, true),
+            ((24, 24), (30, 50), (3, 1), [1, 1, 1, 1], false, true, true),
+            // CenterFace's first layer, and odd sizes at stride 2.
+            ((3, 32), (64, 96), (3, 2), [1, 1, 1, 1], true, true, true),
+            ((3, 7), (9, 13), (3, 2), [0, 0, 0, 0], false, true, true),
+            ((5, 13), (17, 36), (3, 2), [1, 0, 1, 2], false, false, false),
+            ((4, 6), (13, 40), (5, 2), [2, 2, 2, 2], true, false, true),
         ];
         for (channels, plane, kernel, pads, batch_norm, relu, batch) in cases {
             let case = format!(
-                "{channels:?} {plane:?} kernel {kernel} pads {pads:?} bn {batch_norm} \
+                "{channels:?} {plane:?} kernel {kernel:?} pads {pads:?} bn {batch_norm} \
                  relu {relu} batch {batch}"
             );
             let plain = dense_model(channels, plane, kernel, pads, batch_norm, relu, batch);
@@ -2153,7 +2158,7 @@ mod tests {
         ];
         for (channels, plane, pads, relu_before, relu_after) in cases {
             let case = format!("{channels:?} {plane:?} pads {pads:?} {relu_before} {relu_after}");
-            let mut plain = dense_model(channels, plane, 3, pads, false, relu_before, true);
+            let mut plain = dense_model(channels, plane, (3, 1), pads, false, relu_before, true);
             let conv = plain.output_outlets().unwrap()[0];
             let pool = MaxPool {
                 pool_spec: PoolSpec {
