@@ -247,15 +247,24 @@ impl DepthwisePointwise {
     }
 
     /// How many output rows a strip holds, and the strip's size in lanes.
+    /// Rows narrower than a few blocks and not a whole number of them are
+    /// taken several at a time, enough to fill whole blocks once laid end
+    /// to end ([`flatten`]).
     fn strip_shape(&self, ow: usize, rows: usize) -> (usize, usize) {
         let row_lanes = ow.div_ceil(BLOCK) * self.depthwise.channels * 2;
-        let strip_rows = (STRIP_FLOATS / (row_lanes * 8)).clamp(1, rows.max(1));
+        let mut strip_rows = STRIP_FLOATS / (row_lanes * 8);
+        if narrow(ow) {
+            strip_rows = strip_rows.max(flat_rows(ow));
+        }
+        let strip_rows = strip_rows.clamp(1, rows.max(1));
         (strip_rows, strip_rows * row_lanes)
     }
 
     /// Both convolutions for output rows `rows` (a strip): the depthwise
     /// sums in `strip`, then the 1×1 convolution into `out`, where
-    /// `out[o]` holds output channel `o` from row `first` on.
+    /// `out[o]` holds output channel `o` from row `first` on. On narrow
+    /// rows the sums are laid end to end in `flat` first.
+    #[allow(clippy::too_many_arguments)]
     fn strip(
         &self,
         planes: &Planes,
@@ -263,16 +272,25 @@ impl DepthwisePointwise {
         rows: Range<usize>,
         first: usize,
         strip: &mut [Lane],
+        flat: &mut [Lane],
         out: &mut [&mut [f32]],
     ) -> TractResult<()> {
         let row_fn = self.depthwise.row_fn();
         let blocks = ow.div_ceil(BLOCK);
-        let row_lanes = blocks * self.depthwise.channels * 2;
+        let channels = self.depthwise.channels;
+        let row_lanes = blocks * channels * 2;
         let strip = &mut strip[..rows.len() * row_lanes];
         for (y, row) in rows.clone().zip(strip.chunks_exact_mut(row_lanes)) {
             row_fn(planes, y, row);
         }
         let offset = (rows.start - first) * ow;
+        if narrow(ow) {
+            let positions = rows.len() * ow;
+            let flat = &mut flat[..positions.div_ceil(BLOCK) * channels * 2];
+            flatten(strip, flat, ow, channels);
+            let place = |b: usize| (offset + b * BLOCK, BLOCK.min(positions - b * BLOCK));
+            return self.pointwise.sweep(flat, place, out);
+        }
         let place = |b: usize| {
             let (row, column) = (b / blocks, b % blocks * BLOCK);
             (offset + row * ow + column, BLOCK.min(ow - column))
@@ -303,6 +321,7 @@ impl DepthwisePointwise {
         let [top, left, bottom, _] = dw.pads;
         let (strip_rows, strip_lanes) = self.strip_shape(ow, rows.len());
         let mut strip = vec![[0f32; 8]; strip_lanes];
+        let mut flat = vec![[0f32; 8]; if narrow(ow) { strip_lanes } else { 0 }];
         // A strip of output rows reads `(strip_rows - 1)·s + k` input rows.
         let slots = (strip_rows - 1) * s + k;
         let width = dw.padded_width(w, ow);
@@ -336,10 +355,63 @@ impl DepthwisePointwise {
                 pads: [top, 0, bottom, 0],
                 clamp: dw.clamp,
             };
-            self.strip(&planes, ow, first..last, rows.start, &mut strip, out)?;
+            self.strip(
+                &planes,
+                ow,
+                first..last,
+                rows.start,
+                &mut strip,
+                &mut flat,
+                out,
+            )?;
             first = last;
         }
         Ok(())
+    }
+}
+
+/// Whether rows of `ow` outputs leave blocks part empty and are few
+/// enough blocks that it matters: CenterFace's last layers work on rows of
+/// 12 and 24, a block and a half or three quarters of one.
+fn narrow(ow: usize) -> bool {
+    !ow.is_multiple_of(BLOCK) && ow < 4 * BLOCK
+}
+
+/// How many rows of `ow` laid end to end fill an even number of whole
+/// blocks (at most 8): the kernel takes blocks two at a time where it can.
+fn flat_rows(ow: usize) -> usize {
+    (1..=8)
+        .find(|r| (r * ow).is_multiple_of(2 * BLOCK))
+        .unwrap_or(8)
+}
+
+/// The per-row blocks of `strip` (rows of `ow` positions, each in
+/// `ow.div_ceil(16)` blocks of `channels` pairs of lanes) laid end to end
+/// in `flat`: position `p` of the strip's rows in block `p / 16`, slot
+/// `p % 16`.
+fn flatten(strip: &[Lane], flat: &mut [Lane], ow: usize, channels: usize) {
+    let lanes = channels * 2;
+    let blocks = ow.div_ceil(BLOCK);
+    for (r, row) in strip.chunks_exact(blocks * lanes).enumerate() {
+        for (bx, block) in row.chunks_exact(lanes).enumerate() {
+            let source = block.as_flattened();
+            let count = BLOCK.min(ow - bx * BLOCK);
+            let mut done = 0;
+            while done < count {
+                let p = r * ow + bx * BLOCK + done;
+                let (fb, fj) = (p / BLOCK, p % BLOCK);
+                let take = (count - done).min(BLOCK - fj);
+                let target = flat[fb * lanes..][..lanes].as_flattened_mut();
+                for c in 0..channels {
+                    let to = &mut target[c * BLOCK + fj..][..take];
+                    let from = &source[c * BLOCK + done..][..take];
+                    for (t, f) in to.iter_mut().zip(from) {
+                        *t = *f;
+                    }
+                }
+                done += take;
+            }
+        }
     }
 }
 
