@@ -5,7 +5,8 @@
 //! `target/bench-pipeline/tensors.json` (the shapes the pipelines really run),
 //! so run that first. Each node's time is the median over the runs; the
 //! report groups them by op, then lists the slowest nodes with the op's own
-//! description (kernel shape, strides, groups).
+//! description (kernel shape, strides, groups). A median of whole,
+//! unprofiled runs follows, for what the plan costs beyond its nodes.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -100,7 +101,18 @@ pub fn run(args: &[String]) -> Result<()> {
         for _ in 0..options.runs {
             runs.push(model.profile(&shape, input.clone())?);
         }
-        reports.push(report(name, &shape, &runs, options.top));
+        // Whole runs as the pipelines make them, unprofiled: what the plan
+        // costs beyond its nodes shows as the difference.
+        let mut whole = Vec::with_capacity(options.runs);
+        for _ in 0..options.runs {
+            let input = input.clone();
+            let t = std::time::Instant::now();
+            model.run(&shape, input)?;
+            whole.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        let mut report = report(name, &shape, &runs, options.top);
+        report["run_ms"] = json!(round2(median(&mut whole)));
+        reports.push(report);
     }
     if reports.is_empty() {
         bail!(
@@ -169,10 +181,11 @@ fn print_report(result: &Value) {
     );
     for model in result["models"].as_array().into_iter().flatten() {
         println!(
-            "\n{} {} — {} ms in nodes",
+            "\n{} {} — {} ms in nodes, {} ms a whole run",
             model["name"].as_str().unwrap_or_default(),
             model["shape"],
-            model["total_ms"]
+            model["total_ms"],
+            model["run_ms"]
         );
         for op in model["ops"].as_array().into_iter().flatten() {
             println!(

@@ -70,6 +70,16 @@ impl Depthwise {
     }
 
     fn row_fn(&self) -> RowFn {
+        #[cfg(target_arch = "x86_64")]
+        if super::wide::available() {
+            use super::wide::depthwise_row as wide;
+            return match (self.kernel, self.stride) {
+                (3, 1) => wide::<3, 1>,
+                (3, 2) => wide::<3, 2>,
+                (5, 1) => wide::<5, 1>,
+                _ => wide::<5, 2>,
+            };
+        }
         match (self.kernel, self.stride) {
             (3, 1) => depthwise_row::<3, 1>,
             (3, 2) => depthwise_row::<3, 2>,
@@ -81,7 +91,7 @@ impl Depthwise {
 
 /// The input planes of one evaluation and the depthwise parameters, as the
 /// block function reads them.
-struct Planes<'a> {
+pub(super) struct Planes<'a> {
     data: &'a [f32],
     height: usize,
     width: usize,
@@ -137,6 +147,17 @@ fn strided_taps<const K: usize>(sum: &mut [f32; BLOCK], row: &[f32], taps: &[f32
 /// channel inside, as this went first, each block touched `3·C` rows far
 /// apart, more than that cache holds, and waited on the second level.
 fn depthwise_row<const K: usize, const S: usize>(planes: &Planes, y: usize, out: &mut [Lane]) {
+    depthwise_row_body::<K, S>(planes, y, out)
+}
+
+/// What [`depthwise_row`] does, inlined into it and into the AVX-512
+/// build of it in [`super::wide`], where a block's 16 sums are one register.
+#[inline(always)]
+pub(super) fn depthwise_row_body<const K: usize, const S: usize>(
+    planes: &Planes,
+    y: usize,
+    out: &mut [Lane],
+) {
     let (h, w) = (planes.height, planes.width);
     let channels = planes.bias.len();
     // The input columns a block reads: 16 outputs apart by S, K taps.
@@ -603,4 +624,62 @@ impl TypedOp for InvertedResidual {
     }
 
     as_op!();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both builds of the depthwise row, on the same planes: the AVX-512
+    /// one where this CPU has it (the op tests then run only that one).
+    fn both_rows<const K: usize, const S: usize>() {
+        #[cfg(target_arch = "x86_64")]
+        if !super::super::wide::available() {
+            eprintln!("no AVX-512 on this CPU: its depthwise row is not tested");
+            return;
+        }
+        let (channels, height, ow): (usize, usize, usize) = (5, 9, 37);
+        let pads = [K / 2, 0, K / 2, 0];
+        let width = (ow.div_ceil(BLOCK) - 1) * BLOCK * S + BLOCK * S + K - 1;
+        let data: Vec<f32> = (0..channels * height * width)
+            .map(|i| ((i * 7919 % 1009) as f32) / 500.0 - 1.0)
+            .collect();
+        let weights: Vec<f32> = (0..channels * K * K)
+            .map(|i| (i as f32 * 0.37).sin())
+            .collect();
+        let bias: Vec<f32> = (0..channels).map(|c| c as f32 * 0.1 - 0.2).collect();
+        let planes = Planes {
+            data: &data,
+            height,
+            width,
+            rows: height,
+            weights: &weights,
+            bias: &bias,
+            pads,
+            clamp: Clamp {
+                low: 0.0,
+                high: 6.0,
+            },
+        };
+        let lanes = ow.div_ceil(BLOCK) * channels * 2;
+        for y in 0..(height + 2 * (K / 2) - K) / S + 1 {
+            let mut portable = vec![[0f32; 8]; lanes];
+            depthwise_row::<K, S>(&planes, y, &mut portable);
+            #[cfg(target_arch = "x86_64")]
+            {
+                let mut wide = vec![[0f32; 8]; lanes];
+                super::super::wide::depthwise_row::<K, S>(&planes, y, &mut wide);
+                assert_eq!(portable, wide, "{K}×{K} at stride {S}, row {y}");
+            }
+            assert!(portable.as_flattened().iter().any(|&v| v > 0.0));
+        }
+    }
+
+    #[test]
+    fn both_builds_of_the_depthwise_row_agree() {
+        both_rows::<3, 1>();
+        both_rows::<3, 2>();
+        both_rows::<5, 1>();
+        both_rows::<5, 2>();
+    }
 }

@@ -1,17 +1,19 @@
-//! The tile kernel of [`super::pointwise::tile_store`] for CPUs with
-//! AVX-512, chosen at run time.
+//! The tile kernel of [`super::pointwise::tile_store`] and the depthwise
+//! row of [`super::depthwise_pointwise`] for CPUs with AVX-512, chosen at
+//! run time.
 //!
 //! The build targets x86-64-v3 (AVX2), so that it runs on any x86 CPU of the
 //! last ten years; there a block of 16 positions is two 256-bit vectors.
 //! Where the CPU also has AVX-512 (Intel Xeon since Skylake, AMD Zen 4), a
 //! block is one 512-bit register and each multiply-add does twice the work.
-//! The code is the same plain Rust as the portable kernel, in a function
+//! The code is the same plain Rust as the portable kernels, in functions
 //! compiled with the wider instruction set; the only `unsafe` of the
-//! workspace is their call, after the CPU has been asked.
+//! workspace is their calls, after the CPU has been asked.
 //!
 //! Measured by `cargo xtask bench pipeline` on the same machine and minute:
 //! see the README's performance section.
 
+use super::depthwise_pointwise::{Planes, depthwise_row_body};
 use super::pointwise::{BLOCK, Clamp, Lane, TILE_CHANNELS};
 
 /// Whether this CPU runs [`tile_store`]. The answer is cached by the
@@ -159,4 +161,28 @@ fn multiply_add(sum: &mut [f32; BLOCK], x: &[f32; BLOCK], w: f32) {
     for j in 0..BLOCK {
         sum[j] = x[j].mul_add(w, sum[j]);
     }
+}
+
+/// As the depthwise row of [`super::depthwise_pointwise`]; the caller has
+/// checked [`available`].
+pub(super) fn depthwise_row<const K: usize, const S: usize>(
+    planes: &Planes,
+    y: usize,
+    out: &mut [Lane],
+) {
+    assert!(
+        available(),
+        "AVX-512 depthwise row on a CPU without AVX-512F"
+    );
+    // SAFETY: as in `tile_store`.
+    #[allow(unsafe_code)]
+    unsafe {
+        depthwise_row_512::<K, S>(planes, y, out)
+    }
+}
+
+#[target_feature(enable = "avx512f")]
+#[inline(never)]
+fn depthwise_row_512<const K: usize, const S: usize>(planes: &Planes, y: usize, out: &mut [Lane]) {
+    depthwise_row_body::<K, S>(planes, y, out)
 }
