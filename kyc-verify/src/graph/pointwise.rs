@@ -242,6 +242,25 @@ fn whole<const N: usize>(plane: &mut [f32], start: usize) -> Option<&mut [f32; N
     plane.get_mut(start..start + N)?.try_into().ok()
 }
 
+/// The `N` values from `start` of each plane of a whole tile (6 planes),
+/// for the kernel to store into; none for the last, narrower tile.
+fn tile_blocks<'a, const N: usize>(
+    tile: &'a mut [&mut [f32]],
+    start: usize,
+) -> Option<[&'a mut [f32; N]; TILE_CHANNELS]> {
+    let [p0, p1, p2, p3, p4, p5] = tile else {
+        return None;
+    };
+    Some([
+        whole(p0, start)?,
+        whole(p1, start)?,
+        whole(p2, start)?,
+        whole(p3, start)?,
+        whole(p4, start)?,
+        whole(p5, start)?,
+    ])
+}
+
 impl Op for Pointwise {
     fn name(&self) -> StaticName {
         "Pointwise".into()
@@ -307,17 +326,8 @@ impl Pointwise {
             while b < count {
                 let (start, len) = place(b);
                 if len == BLOCK
-                    && let [p0, p1, p2, p3, p4, p5] = &mut *tile_out
-                    && let (Some(r0), Some(r1), Some(r2), Some(r3), Some(r4), Some(r5)) = (
-                        whole(p0, start),
-                        whole(p1, start),
-                        whole(p2, start),
-                        whole(p3, start),
-                        whole(p4, start),
-                        whole(p5, start),
-                    )
+                    && let Some(rows) = tile_blocks(tile_out, start)
                 {
-                    let rows = [r0, r1, r2, r3, r4, r5];
                     tile_store(block(b), tile_weights, &bias[tile], self.clamp, rows);
                     b += 1;
                     continue;
@@ -372,33 +382,15 @@ impl Pointwise {
                 let paired = len == BLOCK && b + 1 < count && place(b + 1).0 == start + BLOCK;
                 let len = if paired { BLOCK + place(b + 1).1 } else { len };
                 if len == 2 * BLOCK
-                    && let [p0, p1, p2, p3, p4, p5] = &mut *tile_out
-                    && let (Some(r0), Some(r1), Some(r2), Some(r3), Some(r4), Some(r5)) = (
-                        whole(p0, start),
-                        whole(p1, start),
-                        whole(p2, start),
-                        whole(p3, start),
-                        whole(p4, start),
-                        whole(p5, start),
-                    )
+                    && let Some(rows) = tile_blocks(tile_out, start)
                 {
-                    let rows = [r0, r1, r2, r3, r4, r5];
                     tile_store_pair([block(b), block(b + 1)], weights, bias, self.clamp, rows);
                     b += 2;
                     continue;
                 }
                 if len == BLOCK
-                    && let [p0, p1, p2, p3, p4, p5] = &mut *tile_out
-                    && let (Some(r0), Some(r1), Some(r2), Some(r3), Some(r4), Some(r5)) = (
-                        whole(p0, start),
-                        whole(p1, start),
-                        whole(p2, start),
-                        whole(p3, start),
-                        whole(p4, start),
-                        whole(p5, start),
-                    )
+                    && let Some(rows) = tile_blocks(tile_out, start)
                 {
-                    let rows = [r0, r1, r2, r3, r4, r5];
                     tile_store(block(b), weights, bias, self.clamp, rows);
                     b += 1;
                     continue;

@@ -63,21 +63,7 @@ fn tile_store_512(
             multiply_add(&mut s[o], x, w[o]);
         }
     }
-    let (low, high) = (clamp.low, clamp.high);
-    let floor = low != f32::NEG_INFINITY;
-    let ceiling = high != f32::INFINITY;
-    for o in 0..TILE_CHANNELS {
-        if floor {
-            for j in 0..BLOCK {
-                s[o][j] = s[o][j].max(low);
-            }
-        }
-        if ceiling {
-            for j in 0..BLOCK {
-                s[o][j] = s[o][j].min(high);
-            }
-        }
-    }
+    clamp_sums(&mut s, clamp);
     let [r0, r1, r2, r3, r4, r5] = out;
     for (o, row) in [r0, r1, r2, r3, r4, r5].into_iter().enumerate() {
         *row = s[o];
@@ -130,28 +116,35 @@ fn tile_store_pair_512(
             multiply_add(&mut t[o], b, w[o]);
         }
     }
+    clamp_sums(&mut s, clamp);
+    clamp_sums(&mut t, clamp);
+    let [r0, r1, r2, r3, r4, r5] = out;
+    for (o, row) in [r0, r1, r2, r3, r4, r5].into_iter().enumerate() {
+        let (left, right) = row.split_at_mut(BLOCK);
+        left.copy_from_slice(&s[o]);
+        right.copy_from_slice(&t[o]);
+    }
+}
+
+/// Every sum of a tile kept within `clamp` (nothing done for no bound).
+/// Indexed loops, as in the portable kernel's epilogue.
+#[inline(always)]
+#[allow(clippy::needless_range_loop)]
+fn clamp_sums(sums: &mut [[f32; BLOCK]; TILE_CHANNELS], clamp: Clamp) {
     let (low, high) = (clamp.low, clamp.high);
     let floor = low != f32::NEG_INFINITY;
     let ceiling = high != f32::INFINITY;
     for o in 0..TILE_CHANNELS {
         if floor {
             for j in 0..BLOCK {
-                s[o][j] = s[o][j].max(low);
-                t[o][j] = t[o][j].max(low);
+                sums[o][j] = sums[o][j].max(low);
             }
         }
         if ceiling {
             for j in 0..BLOCK {
-                s[o][j] = s[o][j].min(high);
-                t[o][j] = t[o][j].min(high);
+                sums[o][j] = sums[o][j].min(high);
             }
         }
-    }
-    let [r0, r1, r2, r3, r4, r5] = out;
-    for (o, row) in [r0, r1, r2, r3, r4, r5].into_iter().enumerate() {
-        let (left, right) = row.split_at_mut(BLOCK);
-        left.copy_from_slice(&s[o]);
-        right.copy_from_slice(&t[o]);
     }
 }
 
