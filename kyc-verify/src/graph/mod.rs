@@ -1964,6 +1964,38 @@ mod tests {
     fn inverted_residual_computes_what_tract_does() {
         let cases = [
             // expanded from, channels, plane, kernel, stride, pads, activations, batch
+            // Narrow rows, as CenterFace's 14×24 and 28×48; the first tall
+            // enough to be split over threads.
+            (
+                16,
+                (96, 24),
+                (42, 24),
+                3,
+                1,
+                [1, 1, 1, 1],
+                ("relu", "none"),
+                true,
+            ),
+            (
+                16,
+                (48, 16),
+                (14, 24),
+                3,
+                1,
+                [1, 1, 1, 1],
+                ("relu", "none"),
+                true,
+            ),
+            (
+                8,
+                (24, 8),
+                (28, 48),
+                3,
+                1,
+                [1, 1, 1, 1],
+                ("relu", "none"),
+                true,
+            ),
             (
                 16,
                 (96, 24),
