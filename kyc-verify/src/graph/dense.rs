@@ -137,9 +137,7 @@ impl DenseConv {
         }
         Ok(())
     }
-}
 
-impl DenseConv {
     /// Pooled output rows `rows`: the convolution's rows `2y` and `2y + 1`
     /// of every channel into a scratch, then the maximum of each 2×2 square
     /// into `out[o]`, which holds pooled channel `o` from row `rows.start`
