@@ -501,8 +501,10 @@ impl TypedOp for DepthwisePointwise {
     as_op!();
 }
 
-/// A whole inverted-residual block but its residual sum: a [`Pointwise`]
-/// expansion, then the [`DepthwisePointwise`] that alone reads it.
+/// A whole inverted-residual block: a [`Pointwise`] expansion, then the
+/// [`DepthwisePointwise`] that alone reads it, and when `residual` the
+/// block's input added to its output (input and output of one shape), each
+/// thread over the rows it has just written.
 ///
 /// The expansion's output is the widest tensor of the block (96 channels
 /// at a quarter of the input's resolution in CenterFace's first block: 8 MB
@@ -516,6 +518,7 @@ impl TypedOp for DepthwisePointwise {
 pub struct InvertedResidual {
     pub expand: Pointwise,
     pub body: DepthwisePointwise,
+    pub residual: bool,
 }
 
 impl InvertedResidual {
@@ -526,7 +529,19 @@ impl InvertedResidual {
             expand.outputs,
             body.depthwise.channels
         );
-        Ok(Self { expand, body })
+        Ok(Self {
+            expand,
+            body,
+            residual: false,
+        })
+    }
+
+    /// The block with its input added to its output.
+    pub fn with_residual(self) -> Self {
+        Self {
+            residual: true,
+            ..self
+        }
     }
 
     /// The multiply-adds of one run on an `h`×`w` input.
@@ -576,6 +591,9 @@ impl Op for InvertedResidual {
             self.expand.inputs, self.expand.outputs, self.expand.clamp
         )];
         info.extend(self.body.info()?);
+        if self.residual {
+            info.push("plus the input".into());
+        }
         Ok(info)
     }
 
@@ -599,6 +617,11 @@ impl EvalOp for InvertedResidual {
         );
         let data = input.try_as_plain_ram()?.as_slice::<f32>()?;
         let outputs = self.body.pointwise.outputs;
+        ensure!(
+            !self.residual || (outputs, oh, ow) == (channels, h, w),
+            "InvertedResidual: a {channels}×{h}×{w} input cannot be added to a \
+             {outputs}×{oh}×{ow} output"
+        );
         let mut tensor = self.body.pointwise.kept.take(&planes_shape(
             outputs,
             (oh, ow),
@@ -612,7 +635,16 @@ impl EvalOp for InvertedResidual {
                 self.expand_row(data, (h, w), iy, &mut staging, rows)
             };
             let rows = span.start / ow..span.end / ow;
-            self.body.ring_rows((h, w), ow, rows, slices, expand)
+            self.body.ring_rows((h, w), ow, rows, slices, expand)?;
+            if self.residual {
+                for (o, slice) in slices.iter_mut().enumerate() {
+                    let plane = &data[o * h * w..][..h * w];
+                    for (sum, x) in slice.iter_mut().zip(&plane[span.clone()]) {
+                        *sum += x;
+                    }
+                }
+            }
+            Ok(())
         })?;
         Ok(self.body.pointwise.kept.keep(tensor))
     }

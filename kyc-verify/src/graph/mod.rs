@@ -136,6 +136,9 @@ pub fn speed_up(model: &mut TypedModel) -> TractResult<()> {
     Rewriter::<()>::default()
         .with_rule_for("inverted-residual", inverted_residual)
         .with_rule_for("pooled-dense-conv", pooled_dense_conv)
+        .rewrite(&(), model)?;
+    Rewriter::<()>::default()
+        .with_rule_for("residual-sum", residual_sum)
         .rewrite(&(), model)
 }
 
@@ -567,6 +570,45 @@ fn dense_conv(
     let wire = patch.wire_node(name, op, &[tap])?[0];
     patch.shunt_outside(model, conv.last.id.into(), wire)?;
     Ok(Some(patch))
+}
+
+/// An `Add` of an [`InvertedResidual`]'s output, which it alone reads, and
+/// that block's own input (one shape) becomes part of the block: each
+/// thread adds the input to the rows it has just written, where an `Add`
+/// apart read them again, half of them from the other core's cache.
+fn residual_sum(
+    _: &(),
+    model: &TypedModel,
+    node: &TypedNode,
+    name: &str,
+    op: &TypedBinOp,
+) -> TractResult<Option<TypedModelPatch>> {
+    if !op.0.is::<Add>() || node.inputs.len() != 2 {
+        return Ok(None);
+    }
+    let outputs = model.output_outlets()?;
+    for (block_side, other) in [(0, 1), (1, 0)] {
+        let block = model.node(node.inputs[block_side].node);
+        let Some(ir) = block.op_as::<InvertedResidual>() else {
+            continue;
+        };
+        let same_shape =
+            model.outlet_fact(block.inputs[0])? == model.outlet_fact(node.inputs[block_side])?;
+        if ir.residual
+            || block.inputs[0] != node.inputs[other]
+            || block.outputs[0].successors.len() != 1
+            || outputs.contains(&node.inputs[block_side])
+            || !same_shape
+        {
+            continue;
+        }
+        let mut patch = TypedModelPatch::default();
+        let tap = patch.tap_model(model, block.inputs[0])?;
+        let wire = patch.wire_node(name, ir.clone().with_residual(), &[tap])?[0];
+        patch.shunt_outside(model, node.id.into(), wire)?;
+        return Ok(Some(patch));
+    }
+    Ok(None)
 }
 
 /// A [`PairMax`] whose input is a [`DenseConv`] it alone reads becomes part
@@ -2250,6 +2292,53 @@ mod tests {
             assert_eq!(count::<PairMax>(&rewritten), 0, "{case}\n{rewritten}");
             assert_eq!(count::<TypedBinOp>(&rewritten), 0, "{case}\n{rewritten}");
             let shape = [1, channels.0, plane.0, plane.1];
+            same_on_one_and_two_threads(plain, rewritten, &shape, &case);
+        }
+    }
+
+    #[test]
+    fn a_residual_sum_joins_its_inverted_residual_block() {
+        use tract_onnx::tract_core::ops::math;
+        // expanded from and to, plane, batch
+        let cases = [
+            ((8, 48), (14, 24), true),
+            ((6, 36), (9, 40), false),
+            // Split over two threads.
+            ((8, 48), (64, 96), true),
+        ];
+        for ((from, expanded), plane, batch) in cases {
+            let case = format!("{from} → {expanded} {plane:?} batch {batch}");
+            let mut plain = block_model(
+                Some(from),
+                (expanded, from),
+                plane,
+                3,
+                1,
+                [1, 1, 1, 1],
+                ("relu", "none"),
+                batch,
+            );
+            let block = plain.output_outlets().unwrap()[0];
+            let input = plain.input_outlets().unwrap()[0];
+            let add = TypedBinOp(Box::new(math::Add), None);
+            let sum = plain.wire_node("residual", add, &[block, input]).unwrap();
+            plain.select_output_outlets(&sum).unwrap();
+            let mut rewritten = plain.clone().into_decluttered().unwrap();
+            speed_up(&mut rewritten).unwrap();
+            let blocks: Vec<&InvertedResidual> = rewritten
+                .nodes
+                .iter()
+                .filter_map(|n| n.op_as::<InvertedResidual>())
+                .collect();
+            assert!(
+                blocks.len() == 1 && blocks[0].residual,
+                "{case}\n{rewritten}"
+            );
+            assert_eq!(count::<TypedBinOp>(&rewritten), 0, "{case}\n{rewritten}");
+            let mut shape = vec![from, plane.0, plane.1];
+            if batch {
+                shape.insert(0, 1);
+            }
             same_on_one_and_two_threads(plain, rewritten, &shape, &case);
         }
     }
