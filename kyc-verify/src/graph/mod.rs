@@ -304,15 +304,9 @@ fn affine_after_affine(
     name: &str,
     second: &LastAxisAffine,
 ) -> TractResult<Option<TypedModelPatch>> {
-    let previous = model.node(node.inputs[0].node);
-    let Some(first) = previous.op_as::<LastAxisAffine>() else {
+    let Some((previous, first)) = sole_producer::<LastAxisAffine>(model, node)? else {
         return Ok(None);
     };
-    if previous.outputs[0].successors.len() != 1
-        || model.output_outlets()?.contains(&node.inputs[0])
-    {
-        return Ok(None);
-    }
     let ((a, b), (c, d)) = (first.values()?, second.values()?);
     if a.len() != c.len() {
         return Ok(None);
@@ -325,11 +319,7 @@ fn affine_after_affine(
             .map(|((b, c), d)| b * c + d)
             .collect(),
     );
-    let mut patch = TypedModelPatch::default();
-    let input = patch.tap_model(model, previous.inputs[0])?;
-    let wire = patch.wire_node(name, merged, &[input])?[0];
-    patch.shunt_outside(model, node.id.into(), wire)?;
-    Ok(Some(patch))
+    replace_chain(model, previous.inputs[0], name, merged, node.id.into()).map(Some)
 }
 
 /// A 1×1 convolution as tract's declutter leaves it (`EinSum` of channel-
@@ -346,11 +336,7 @@ fn pointwise(
     let Some((pointwise, last)) = match_pointwise(model, node, op)? else {
         return Ok(None);
     };
-    let mut patch = TypedModelPatch::default();
-    let tap = patch.tap_model(model, node.inputs[0])?;
-    let wire = patch.wire_node(name, pointwise, &[tap])?[0];
-    patch.shunt_outside(model, last.id.into(), wire)?;
-    Ok(Some(patch))
+    replace_chain(model, node.inputs[0], name, pointwise, last.id.into()).map(Some)
 }
 
 /// The [`Pointwise`] op that computes the 1×1 convolution `node` (an
@@ -565,11 +551,7 @@ fn dense_conv(
     {
         return Ok(None);
     }
-    let mut patch = TypedModelPatch::default();
-    let tap = patch.tap_model(model, node.inputs[0])?;
-    let wire = patch.wire_node(name, op, &[tap])?[0];
-    patch.shunt_outside(model, conv.last.id.into(), wire)?;
-    Ok(Some(patch))
+    replace_chain(model, node.inputs[0], name, op, conv.last.id.into()).map(Some)
 }
 
 /// An `Add` of an [`InvertedResidual`]'s output, which it alone reads, and
@@ -602,11 +584,8 @@ fn residual_sum(
         {
             continue;
         }
-        let mut patch = TypedModelPatch::default();
-        let tap = patch.tap_model(model, block.inputs[0])?;
-        let wire = patch.wire_node(name, ir.clone().with_residual(), &[tap])?[0];
-        patch.shunt_outside(model, node.id.into(), wire)?;
-        return Ok(Some(patch));
+        let op = ir.clone().with_residual();
+        return replace_chain(model, block.inputs[0], name, op, node.id.into()).map(Some);
     }
     Ok(None)
 }
@@ -621,24 +600,16 @@ fn pooled_dense_conv(
     name: &str,
     _: &PairMax,
 ) -> TractResult<Option<TypedModelPatch>> {
-    let producer = model.node(node.inputs[0].node);
-    let Some(conv) = producer.op_as::<DenseConv>() else {
+    let Some((producer, conv)) = sole_producer::<DenseConv>(model, node)? else {
         return Ok(None);
     };
-    if conv.pooled
-        || producer.outputs[0].successors.len() != 1
-        || model.output_outlets()?.contains(&node.inputs[0])
-    {
+    if conv.pooled {
         return Ok(None);
     }
     let (after, last) = clamp_after(model, node)?;
     let mut op = conv.clone().with_pooling();
     op.pointwise.clamp = op.pointwise.clamp.then_max(after.low).then_min(after.high);
-    let mut patch = TypedModelPatch::default();
-    let tap = patch.tap_model(model, producer.inputs[0])?;
-    let wire = patch.wire_node(name, op, &[tap])?[0];
-    patch.shunt_outside(model, last.id.into(), wire)?;
-    Ok(Some(patch))
+    replace_chain(model, producer.inputs[0], name, op, last.id.into()).map(Some)
 }
 
 /// A depthwise convolution (channel-first `f32`, a constant 3×3 or 5×5
@@ -711,12 +682,8 @@ fn depthwise_pointwise(
     if width.div_ceil(pointwise::BLOCK) * pointwise::BLOCK * 2 > width * 3 {
         return Ok(None);
     }
-    let mut patch = TypedModelPatch::default();
-    let tap = patch.tap_model(model, node.inputs[0])?;
     let op = DepthwisePointwise::new(depthwise, pointwise)?;
-    let wire = patch.wire_node(name, op, &[tap])?[0];
-    patch.shunt_outside(model, end.id.into(), wire)?;
-    Ok(Some(patch))
+    replace_chain(model, node.inputs[0], name, op, end.id.into()).map(Some)
 }
 
 /// A [`Pointwise`] expansion whose only reader is a [`DepthwisePointwise`]
@@ -729,14 +696,10 @@ fn inverted_residual(
     name: &str,
     body: &DepthwisePointwise,
 ) -> TractResult<Option<TypedModelPatch>> {
-    let producer = model.node(node.inputs[0].node);
-    let Some(expand) = producer.op_as::<Pointwise>() else {
+    let Some((producer, expand)) = sole_producer::<Pointwise>(model, node)? else {
         return Ok(None);
     };
-    if producer.outputs[0].successors.len() != 1
-        || model.output_outlets()?.contains(&node.inputs[0])
-        || expand.outputs != body.depthwise.channels
-    {
+    if expand.outputs != body.depthwise.channels {
         return Ok(None);
     }
     let Some(shape) = model.outlet_fact(producer.inputs[0])?.shape.as_concrete() else {
@@ -746,11 +709,42 @@ fn inverted_residual(
         return Ok(None);
     }
     let op = InvertedResidual::new(expand.clone(), body.clone())?;
+    replace_chain(model, producer.inputs[0], name, op, node.id.into()).map(Some)
+}
+
+/// A patch that computes with `op`, from `input`, what the chain of nodes
+/// ending at `last` computed.
+fn replace_chain(
+    model: &TypedModel,
+    input: OutletId,
+    name: &str,
+    op: impl Into<Box<dyn TypedOp>>,
+    last: OutletId,
+) -> TractResult<TypedModelPatch> {
     let mut patch = TypedModelPatch::default();
-    let tap = patch.tap_model(model, producer.inputs[0])?;
+    let tap = patch.tap_model(model, input)?;
     let wire = patch.wire_node(name, op, &[tap])?[0];
-    patch.shunt_outside(model, node.id.into(), wire)?;
-    Ok(Some(patch))
+    patch.shunt_outside(model, last, wire)?;
+    Ok(patch)
+}
+
+/// The node that feeds `node`'s first input and its op, when that op is a
+/// `T` whose output nothing but `node` reads (an output of the model has a
+/// reader outside it).
+fn sole_producer<'m, T: TypedOp>(
+    model: &'m TypedModel,
+    node: &TypedNode,
+) -> TractResult<Option<(&'m TypedNode, &'m T)>> {
+    let producer = model.node(node.inputs[0].node);
+    let Some(op) = producer.op_as::<T>() else {
+        return Ok(None);
+    };
+    if producer.outputs[0].successors.len() != 1
+        || model.output_outlets()?.contains(&node.inputs[0])
+    {
+        return Ok(None);
+    }
+    Ok(Some((producer, op)))
 }
 
 /// The node that alone reads `node`'s output, when it is a binary `O` whose
