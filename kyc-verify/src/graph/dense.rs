@@ -15,8 +15,8 @@ use std::ops::Range;
 use tract_onnx::tract_core::internal::*;
 
 use super::pointwise::{
-    BLOCK, Lane, PARALLEL_WORK, Pointwise, STRIP_FLOATS, par_spans, plane_dims, planes_fact,
-    planes_mut, planes_shape,
+    BLOCK, Lane, PARALLEL_WORK, Pointwise, STRIP_FLOATS, Scratch, par_spans, plane_dims,
+    planes_fact, planes_mut, planes_shape,
 };
 
 /// A `kernel`×`kernel` convolution of `inputs` channels at `stride` (1 or
@@ -117,7 +117,7 @@ impl DenseConv {
         let block_lanes = self.pointwise.inputs * 2;
         let blocks = ow.div_ceil(BLOCK);
         let strip_blocks = (STRIP_FLOATS / (block_lanes * 8)).clamp(2, blocks.max(2));
-        let mut strip = vec![[0f32; 8]; strip_blocks * block_lanes];
+        let mut strip = Scratch::lanes(strip_blocks * block_lanes);
         for y in rows.clone() {
             let row_start = (y - rows.start) * ow;
             let mut first = 0;
@@ -151,7 +151,8 @@ impl DenseConv {
         out: &mut [&mut [f32]],
     ) -> TractResult<()> {
         let pw = ow / 2;
-        let mut scratch = vec![0f32; out.len() * 2 * ow];
+        let mut scratch = Scratch::floats(out.len() * 2 * ow);
+        let scratch = &mut scratch.floats_mut()[..out.len() * 2 * ow];
         for y in rows.clone() {
             {
                 let mut pair: Vec<&mut [f32]> = scratch.chunks_exact_mut(2 * ow).collect();
