@@ -370,7 +370,7 @@ impl Pointwise {
         place: impl Fn(usize) -> (usize, usize),
         out: &mut [&mut [f32]],
     ) -> TractResult<()> {
-        use super::wide::{tile_store, tile_store_pair};
+        use super::wide::{tile_store, tile_store_pair, tile_store_quad};
         let (weights, bias) = self.tiles()?;
         let channels = self.inputs;
         let lanes = channels * 2;
@@ -382,6 +382,15 @@ impl Pointwise {
             let mut b = 0;
             while b < count {
                 let (start, len) = place(b);
+                let four_whole = b + 3 < count
+                    && (1..4).all(|i| place(b + i) == (start + i * BLOCK, BLOCK))
+                    && len == BLOCK;
+                if four_whole && let Some(rows) = tile_blocks(tile_out, start) {
+                    let x = [block(b), block(b + 1), block(b + 2), block(b + 3)];
+                    tile_store_quad(x, weights, bias, self.clamp, rows);
+                    b += 4;
+                    continue;
+                }
                 let paired = len == BLOCK && b + 1 < count && place(b + 1).0 == start + BLOCK;
                 let len = if paired { BLOCK + place(b + 1).1 } else { len };
                 if len == 2 * BLOCK
@@ -916,17 +925,21 @@ mod tests {
 
     #[test]
     fn every_sweep_computes_each_covered_position_and_no_other() {
-        // Side by side, a block cut short, then one apart from the last.
+        // Four side by side, two more, a block cut short, one alone, then
+        // two side by side.
         let places = [
             (0, 16),
             (16, 16),
             (32, 16),
-            (48, 9),
+            (48, 16),
             (64, 16),
-            (96, 16),
-            (112, 16),
+            (80, 16),
+            (96, 9),
+            (128, 16),
+            (160, 16),
+            (176, 16),
         ];
-        let len = 128;
+        let len = 192;
         for (channels, outputs) in [(1, 1), (3, 6), (27, 13), (64, 32), (5, 7)] {
             let weights: Vec<f32> = (0..outputs * channels)
                 .map(|i| (i * 31 % 17) as f32 / 8.0 - 1.0)
