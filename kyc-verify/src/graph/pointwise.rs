@@ -48,7 +48,7 @@ pub(super) const PARALLEL_WORK: usize = 1 << 20;
 pub(super) type Lane = [f32; 8];
 
 /// One value per output channel of a tile.
-type Tile = [f32; TILE_CHANNELS];
+pub(super) type Tile = [f32; TILE_CHANNELS];
 
 /// The bounds an activation keeps a value in: `min(high, max(low, ·))`. A
 /// ReLU is `[0, ∞)`, a ReLU6 `[0, 6]`, no activation `(-∞, ∞)`.
@@ -286,7 +286,7 @@ impl Pointwise {
     }
 
     /// The weights and biases per tile of 6 output channels.
-    fn tiles(&self) -> TractResult<(&[Tile], &[Tile])> {
+    pub(super) fn tiles(&self) -> TractResult<(&[Tile], &[Tile])> {
         let weights = self.tiled_weights.try_as_plain_ram()?.as_slice::<f32>()?;
         let bias = self.tiled_bias.try_as_plain_ram()?.as_slice::<f32>()?;
         Ok((weights.as_chunks().0, bias.as_chunks().0))

@@ -1,6 +1,7 @@
-//! The tile kernel of [`super::pointwise::tile_store`] and the depthwise
-//! row of [`super::depthwise_pointwise`] for CPUs with AVX-512, chosen at
-//! run time.
+//! The tile kernel of [`super::pointwise::tile_store`] (one, two or four
+//! blocks at a time, and reading a full convolution's taps straight from
+//! its input rows) and the depthwise row of [`super::depthwise_pointwise`]
+//! for CPUs with AVX-512, chosen at run time.
 //!
 //! The build targets x86-64-v3 (AVX2), so that it runs on any x86 CPU of the
 //! last ten years; there a block of 16 positions is two 256-bit vectors.
@@ -189,6 +190,104 @@ fn tile_store_quad_512(
         quarters[1] = s1[o];
         quarters[2] = s2[o];
         quarters[3] = s3[o];
+    }
+}
+
+/// The sums of one tile over `NB` blocks (1, 2 or 4) side by side of a
+/// full convolution at stride 1, read straight from padded input rows
+/// instead of an unfolded copy: `rows` holds, for each input channel and
+/// kernel row in the weights' order, a row of `width` values, and block `b`
+/// of tap `kx` reads 16 of them from `col + 16·b + kx`. `out[o]` takes the
+/// `16·NB` sums of channel `o`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn taps<const K: usize, const NB: usize>(
+    rows: &[f32],
+    width: usize,
+    col: usize,
+    weights: &[[f32; TILE_CHANNELS]],
+    bias: &[f32; TILE_CHANNELS],
+    clamp: Clamp,
+    out: [&mut [f32]; TILE_CHANNELS],
+) {
+    assert!(available(), "AVX-512 tile kernel on a CPU without AVX-512F");
+    assert!(
+        matches!(NB, 1 | 2 | 4)
+            && col + NB * BLOCK + K - 1 <= width
+            && rows.len() >= weights.len() / K * width
+            && out.iter().all(|row| row.len() >= NB * BLOCK),
+        "taps of {NB} blocks from column {col} of rows {width} wide"
+    );
+    // SAFETY: as in `tile_store`.
+    #[allow(unsafe_code)]
+    unsafe {
+        taps_512::<K, NB>(rows, width, col, weights, bias, clamp, out)
+    }
+}
+
+#[target_feature(enable = "avx512f")]
+#[inline(never)]
+#[allow(clippy::needless_range_loop)]
+fn taps_512<const K: usize, const NB: usize>(
+    rows: &[f32],
+    width: usize,
+    col: usize,
+    weights: &[[f32; TILE_CHANNELS]],
+    bias: &[f32; TILE_CHANNELS],
+    clamp: Clamp,
+    out: [&mut [f32]; TILE_CHANNELS],
+) {
+    // One array of sums per block, as in the other kernels; the ones past
+    // `NB` are never touched and vanish.
+    let mut s0 = [[0f32; BLOCK]; TILE_CHANNELS];
+    let mut s1 = [[0f32; BLOCK]; TILE_CHANNELS];
+    let mut s2 = [[0f32; BLOCK]; TILE_CHANNELS];
+    let mut s3 = [[0f32; BLOCK]; TILE_CHANNELS];
+    for o in 0..TILE_CHANNELS {
+        s0[o] = [bias[o]; BLOCK];
+        s1[o] = [bias[o]; BLOCK];
+        s2[o] = [bias[o]; BLOCK];
+        s3[o] = [bias[o]; BLOCK];
+    }
+    let reach = NB * BLOCK + K - 1;
+    for (row, taps) in rows.chunks_exact(width).zip(weights.chunks_exact(K)) {
+        let row = &row[col..][..reach];
+        for (kx, w) in taps.iter().enumerate() {
+            let x = &row[kx..];
+            for o in 0..TILE_CHANNELS {
+                multiply_add_from(&mut s0[o], x, w[o]);
+                if NB > 1 {
+                    multiply_add_from(&mut s1[o], &x[BLOCK..], w[o]);
+                }
+                if NB > 2 {
+                    multiply_add_from(&mut s2[o], &x[2 * BLOCK..], w[o]);
+                    multiply_add_from(&mut s3[o], &x[3 * BLOCK..], w[o]);
+                }
+            }
+        }
+    }
+    clamp_sums(&mut s0, clamp);
+    clamp_sums(&mut s1, clamp);
+    clamp_sums(&mut s2, clamp);
+    clamp_sums(&mut s3, clamp);
+    for (o, row) in out.into_iter().enumerate() {
+        let (blocks, _) = row.as_chunks_mut::<BLOCK>();
+        blocks[0] = s0[o];
+        if NB > 1 {
+            blocks[1] = s1[o];
+        }
+        if NB > 2 {
+            blocks[2] = s2[o];
+            blocks[3] = s3[o];
+        }
+    }
+}
+
+/// `sum += x[..16] · w`, one vector from a slice.
+#[inline(always)]
+fn multiply_add_from(sum: &mut [f32; BLOCK], x: &[f32], w: f32) {
+    let x = &x[..BLOCK];
+    for j in 0..BLOCK {
+        sum[j] = x[j].mul_add(w, sum[j]);
     }
 }
 
