@@ -581,16 +581,14 @@ pub(super) fn plane_dims(
 pub struct KeptOutput(Mutex<Option<Arc<Tensor>>>);
 
 /// Bytes of outputs kept over all ops of all plans, at most; the first
-/// plans to run take it. One plan of each model of a verdict together keep
-/// about 130 MB (text detection 43, recognition 47, selfie detection 21,
-/// frame detection 7, embedding 8, anti-spoofing 5), memory the runs held
-/// at their peak anyway; twice that leaves room for the plans of other
-/// sizes a server builds (documents of other proportions, text lines of
-/// other widths) and for a second copy of the models (the benchmark loads
-/// one to compare them one by one). At 128 MB, the models the benchmark
-/// loaded last kept nothing and CenterFace on a frame ran 8.9 ms instead
-/// of 7.7 ms at two threads. onnxruntime keeps the peak of every session
-/// in its arena, unbounded.
+/// plans to run take it. The plans one verdict of the benchmark runs keep
+/// 206 MB (text detection 43, recognition 47 per line width, CenterFace at
+/// the selfie's, the document's and the frames' sizes, embedding,
+/// anti-spoofing), memory the runs held at their peak anyway; the rest
+/// leaves room for plans of other sizes a server builds (documents of
+/// other proportions). At 128 MB, the plans that ran last kept nothing:
+/// CenterFace on a frame ran 8.9 ms instead of 7.7 ms at two threads.
+/// onnxruntime keeps the peak of every session in its arena, unbounded.
 pub const KEPT_BUDGET: usize = 256 << 20;
 
 /// Bytes kept now, over all [`KeptOutput`]s.
