@@ -225,24 +225,35 @@ fn any_rows<const K: usize, const S: usize>(
                     let offset = start as usize - (w - len);
                     &window[offset..offset + len]
                 };
-                if S == 1 {
-                    for (kx, &tap) in taps.iter().enumerate() {
-                        multiply_add16(&mut sum, &row[kx..], tap);
-                    }
-                } else {
-                    strided_taps::<K>(&mut sum, row, taps);
-                }
+                row_taps::<K, S>(&mut sum, row, taps);
             }
-            if !planes.clamp.is_none() {
-                for v in &mut sum {
-                    *v = planes.clamp.apply(*v);
-                }
-            }
-            let lanes = &mut lanes[ch * 2..ch * 2 + 2];
-            lanes[0].copy_from_slice(&sum[..8]);
-            lanes[1].copy_from_slice(&sum[8..]);
+            store_clamped(sum, planes.clamp, &mut lanes[ch * 2..ch * 2 + 2]);
         }
     }
+}
+
+/// One kernel row's taps over a block: `row` holds the `16·S + K - 1`
+/// input values the block's 16 outputs read.
+#[inline(always)]
+fn row_taps<const K: usize, const S: usize>(sum: &mut [f32; BLOCK], row: &[f32], taps: &[f32]) {
+    if S == 1 {
+        for (kx, &tap) in taps.iter().enumerate() {
+            multiply_add16(sum, &row[kx..], tap);
+        }
+    } else {
+        strided_taps::<K>(sum, row, taps);
+    }
+}
+
+/// A block's 16 sums, clamped, into its two lanes.
+#[inline(always)]
+fn store_clamped(mut sum: [f32; BLOCK], clamp: Clamp, lanes: &mut [Lane]) {
+    if !clamp.is_none() {
+        for v in &mut sum {
+            *v = clamp.apply(*v);
+        }
+    }
+    lanes.as_flattened_mut().copy_from_slice(&sum);
 }
 
 /// [`depthwise_row_body`] when every block reads inside its rows: the rows
@@ -278,20 +289,9 @@ fn interior_rows<const K: usize, const S: usize>(
             for &(ky, offset) in rows {
                 let row = &plane[offset + column..][..len];
                 let taps = &taps[ky * K..][..K];
-                if S == 1 {
-                    for (kx, &tap) in taps.iter().enumerate() {
-                        multiply_add16(&mut sum, &row[kx..], tap);
-                    }
-                } else {
-                    strided_taps::<K>(&mut sum, row, taps);
-                }
+                row_taps::<K, S>(&mut sum, row, taps);
             }
-            if !planes.clamp.is_none() {
-                for v in &mut sum {
-                    *v = planes.clamp.apply(*v);
-                }
-            }
-            lanes.as_flattened_mut().copy_from_slice(&sum);
+            store_clamped(sum, planes.clamp, lanes);
         }
     }
 }
