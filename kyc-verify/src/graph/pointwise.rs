@@ -884,6 +884,32 @@ mod tests {
         assert_eq!(values(&kept.take(&[1, 2, 2]).unwrap()), vec![1.0; 4]);
     }
 
+    #[test]
+    fn a_scratch_buffer_is_lent_again_once_given_back() {
+        // Run on a thread of its own: its pool starts empty.
+        std::thread::spawn(|| {
+            let mut first = Scratch::floats(100);
+            assert_eq!(first.floats_mut().len(), 104);
+            first.floats_mut().fill(2.5);
+            // Held: a second buffer is another one, new and zeroed.
+            let mut second = Scratch::lanes(3);
+            assert_eq!(second.len(), 3);
+            assert!(second.floats_mut().iter().all(|&v| v == 0.0));
+            drop(second);
+            drop(first);
+            // Given back: the smallest that holds the request is lent, with
+            // what its last user left; a larger request grows the largest.
+            assert!(Scratch::lanes(2).floats_mut().iter().all(|&v| v == 0.0));
+            assert!(Scratch::lanes(10).floats_mut().iter().all(|&v| v == 2.5));
+            let mut grown = Scratch::lanes(20);
+            assert_eq!(grown.len(), 20);
+            assert!(grown.floats_mut()[..104].iter().all(|&v| v == 2.5));
+            assert!(grown.floats_mut()[104..].iter().all(|&v| v == 0.0));
+        })
+        .join()
+        .unwrap();
+    }
+
     /// A strip of `count` blocks of `channels` inputs, varied values.
     fn strip(count: usize, channels: usize) -> Vec<Lane> {
         (0..count * channels * 2)
