@@ -36,7 +36,7 @@ pub struct MrzLine {
     pub confidences: Vec<f32>,
     /// Each character's runner-up, when it is an OCR-B look-alike the model
     /// gave at least [`ALTERNATIVE_MIN`] (`O` for a `0` read, …) and the
-    /// glyph's height does not rule it out (see [`GlyphHeights`]).
+    /// glyph's height does not rule it out (see `GlyphHeights`).
     #[serde(skip)]
     pub alternatives: Vec<Option<char>>,
     /// Each character's runner-up reading and its probability, whatever it is.
@@ -47,12 +47,12 @@ pub struct MrzLine {
     #[serde(skip)]
     pub misplaced: Vec<bool>,
     /// Each character's glyph height in the photo (pixels; 0 when it could
-    /// not be measured): see [`GlyphHeights`].
+    /// not be measured): see `GlyphHeights`.
     #[serde(skip)]
     pub heights: Vec<f32>,
     /// Whether the glyph's height confirms its look-alike alternative (a
     /// `0` as low as the capitals, an `O` as tall as the digits): see
-    /// [`GlyphHeights`]. Empty when the heights said nothing.
+    /// `GlyphHeights`. Empty when the heights said nothing.
     #[serde(skip)]
     pub confirmed: Vec<bool>,
     /// Where the line stands: centre, size (pixels) and direction (radians).
